@@ -1,0 +1,77 @@
+"""`htsgd` on the command line: train, analyze, data and run.
+
+`htsgd train` takes the original `main.py` flags under the same names, so the authors'
+example command works with `python main.py` replaced by `htsgd train`.
+"""
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .config import HELP, TrainConfig
+from .errors import UserError
+
+
+def _add_train_flags(parser):
+    for f in fields(TrainConfig):
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        if kind == "bool":
+            parser.add_argument(f"--{f.name}", action="store_true", help=HELP[f.name])
+        else:
+            parser.add_argument(f"--{f.name}", type={"int": int, "float": float, "str": str}[kind],
+                                default=f.default, help=f"{HELP[f.name]} (default: {f.default})")
+    parser.add_argument("--save_dir", default="results/", help="folder for this run's outputs (default: results/)")
+    parser.add_argument("--data_dir", default="data", help="where datasets live or are downloaded to (default: data)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of a finished run in --save_dir")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+def _add_analyze_flags(parser):
+    parser.add_argument("--results_folder", required=True, help="folder whose run folders are analysed")
+    parser.add_argument("--pruning_criterion", choices=["mce", "parameter_ratio"], default="mce",
+                        help="mce: prune smallest columns up to a share 0.1 of the norm; parameter_ratio: a fixed share of columns")
+    parser.add_argument("--compression_error_metric", choices=["fro_squared", "frob"], default="fro_squared",
+                        help="removed share measured in squared (default) or plain Frobenius norm")
+    parser.add_argument("--ignore_last_layer", action="store_true", help="leave the output layer out of the pruning ratio (as in the paper)")
+    parser.add_argument("--pruning_type", choices=["filter", "kernel"], default="filter",
+                        help="convolutions: one column per output filter or per (out, in) kernel")
+    parser.add_argument("--data_dir", default="data", help="where datasets live (default: data)")
+    parser.add_argument("--device", default=None, help="default: cuda when available")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="htsgd", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train_flags(commands.add_parser("train", help="train one configuration (the original main.py)"))
+    _add_analyze_flags(commands.add_parser("analyze", help="prune every finished run in a folder (the original analyze.py)"))
+    data = commands.add_parser("data", help="prepare a dataset that cannot be downloaded automatically")
+    data.add_argument("dataset", choices=["ecg5000"])
+    data.add_argument("--from", dest="source", required=True, type=Path,
+                      help="folder with the UCR archive's ECG5000_TRAIN and ECG5000_TEST (.tsv, .txt or .arff); "
+                           "labels become binary: normal heartbeat (UCR class 1) -> 0, the four abnormal classes -> 1")
+    data.add_argument("--data_dir", default="data", type=Path, help="writes <data_dir>/ECG5000/{X,y}_{train,test}.npy")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            from .run_folder import train_command
+            train_command(args)
+        elif args.command == "analyze":
+            from .analyze import analyze_command
+            analyze_command(args)
+        elif args.command == "data":
+            from .data import prepare_ecg5000
+            print(f"wrote {prepare_ecg5000(args.source, args.data_dir)}")
+    except UserError as err:
+        print(f"htsgd {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""One training configuration: its fields, defaults, help and validation.
+
+The field names are the original `main.py` flags, so a command line of the authors' code
+works with `htsgd train` in its place. The same table drives the command line, the params
+files and the notebooks, and every value is checked here before any compute starts.
+"""
+
+import difflib
+import math
+from dataclasses import asdict, dataclass, fields
+
+from .data import DATASETS
+from .errors import UserError
+from .models import MODELS
+
+NOISE_TYPES = (0, 1, 2, 3)
+
+
+class ConfigError(UserError):
+    """A parameter is unknown, of the wrong type, out of range or impossible with another."""
+
+
+@dataclass
+class TrainConfig:
+    iterate_noise: int = 0
+    iterate_noise_scale: float = 1.0
+    iterate_noise_alpha: float = 1.9
+    iterate_noise_filter: bool = False
+    model: str = "fcn"
+    width: int = 100
+    depth: int = 2
+    dataset: str = "mnist"
+    lr: float = 0.1
+    batch_size_train: int = 100
+    mom: float = 0.0
+    wd: float = 0.0
+    seed: int = 0
+    eval_freq: int = 200
+    convergence_accuracy: float = 95.0
+    iterations: int = 100_000
+    checkpoint_every: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+HELP = {
+    "iterate_noise": "noise added after every step: 0 none; 1 one alpha-stable scalar per hidden unit; "
+                     "2 i.i.d. alpha-stable entries; 3 elliptic (sub-Gaussian) alpha-stable per unit",
+    "iterate_noise_scale": "sigma; each step's noise is scaled by sigma * lr**(1/alpha)",
+    "iterate_noise_alpha": "tail index alpha in (0, 2]",
+    "iterate_noise_filter": "CNN type-1 noise: one scalar per output filter instead of per kernel",
+    "model": "fcn or vgg11_wide",
+    "width": "FCN hidden width n",
+    "depth": "FCN depth: number of hidden layers + 1",
+    "dataset": ", ".join(DATASETS),
+    "lr": "SGD step size",
+    "batch_size_train": "training batch size",
+    "mom": "SGD momentum",
+    "wd": "SGD weight decay",
+    "seed": "seed for initialisation, batches and noise",
+    "eval_freq": "evaluate on the full train and test sets every k steps",
+    "convergence_accuracy": "stop once full-train-set accuracy (%%) reaches this",
+    "iterations": "hard cap on steps",
+    "checkpoint_every": "save a resumable checkpoint every k steps (0: never)",
+}
+
+# key -> (predicate, what is allowed)
+RULES = {
+    "iterate_noise": (lambda v: v in NOISE_TYPES, "one of 0, 1, 2, 3"),
+    "iterate_noise_scale": (lambda v: v >= 0, "a number >= 0"),
+    "iterate_noise_alpha": (lambda v: 0 < v <= 2, "a number in (0, 2]"),
+    "model": (lambda v: v in MODELS, f"one of {', '.join(MODELS)}"),
+    "width": (lambda v: v >= 1, "an integer >= 1"),
+    "depth": (lambda v: v >= 2, "an integer >= 2 (depth = hidden layers + 1)"),
+    "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
+    "lr": (lambda v: v > 0, "a number > 0"),
+    "batch_size_train": (lambda v: v >= 1, "an integer >= 1"),
+    "mom": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "wd": (lambda v: v >= 0, "a number >= 0"),
+    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "eval_freq": (lambda v: v >= 1, "an integer >= 1"),
+    "convergence_accuracy": (lambda v: 0 < v <= 100, "a number in (0, 100]"),
+    "iterations": (lambda v: v >= 1, "an integer >= 1"),
+    "checkpoint_every": (lambda v: v >= 0, "an integer >= 0"),
+}
+
+FIELD_TYPES = {f.name: f.type if isinstance(f.type, str) else f.type.__name__ for f in fields(TrainConfig)}
+
+
+def coerce(key: str, value, where: str = "config"):
+    """`value` as the type of field `key`, or a ConfigError naming where it came from."""
+    if key not in FIELD_TYPES:
+        close = difflib.get_close_matches(key, FIELD_TYPES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+    kind = FIELD_TYPES[key]
+    bad = ConfigError(f"{where}: {key} = {value!r} is not {_type_name(kind)}"
+                      + (" (write floats with a dot, e.g. 1.0e-3)" if isinstance(value, str) and kind == "float" else ""))
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise bad
+        return int(value)
+    if not math.isfinite(value):
+        raise bad
+    return float(value)
+
+
+def _type_name(kind: str) -> str:
+    return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}[kind]
+
+
+def make_config(values: dict, where: str = "config") -> TrainConfig:
+    """A validated TrainConfig from a mapping of field names to values."""
+    typed = {}
+    for key, value in values.items():
+        typed[key] = value if FIELD_TYPES.get(key) == "str" and isinstance(value, str) else coerce(key, value, where)
+    config = TrainConfig(**typed)
+    validate(config, where)
+    return config
+
+
+def validate(config: TrainConfig, where: str = "config") -> TrainConfig:
+    """Check ranges and combinations; raise one ConfigError naming the key, value and what is allowed."""
+    for key, (allowed, text) in RULES.items():
+        value = getattr(config, key)
+        if not allowed(value):
+            raise ConfigError(f"{where}: {key} = {value!r} is not allowed; use {text}")
+    if config.iterate_noise == 3 and config.iterate_noise_alpha == 2:
+        raise ConfigError(f"{where}: iterate_noise_alpha = 2.0 with iterate_noise = 3: the elliptic noise's mixing "
+                          "law degenerates at alpha = 2; use alpha < 2, or type 1 or 2 for Gaussian noise")
+    if config.iterate_noise_filter and config.model != "vgg11_wide":
+        raise ConfigError(f"{where}: iterate_noise_filter = True needs model = vgg11_wide (got {config.model!r})")
+    if config.model == "vgg11_wide" and config.dataset not in ("cifar10", "cifar100"):
+        raise ConfigError(f"{where}: model = vgg11_wide needs 32x32 images (dataset cifar10 or cifar100), "
+                          f"not dataset = {config.dataset!r}")
+    return config

@@ -1,0 +1,190 @@
+"""Datasets as tensors resident on the training device.
+
+The original normalised every sample through a DataLoader on each step; here a dataset is
+read once, normalised once and kept on the device, and training batches are index slices
+of a fresh permutation every epoch.
+"""
+
+import gzip
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import UserError
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "ecg5000")
+NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "ecg5000": 2}
+NORMALIZATION = {  # (mean, std) per channel, as in the original (Fashion-MNIST: its own statistics)
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.491, 0.482, 0.447), (0.247, 0.243, 0.262)),
+    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+}
+ECG5000_FILES = ("X_train.npy", "y_train.npy", "X_test.npy", "y_test.npy")
+ECG5000_LENGTH = 140
+# Where Debian's dataset-fashion-mnist package puts the idx files; used when present.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+class DataUnavailable(UserError):
+    """A dataset is neither on disk nor downloadable; the message says what to put where."""
+
+
+@dataclass
+class Data:
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.train_x.shape[1:])
+
+
+def load(name: str, data_dir="data", device="cpu") -> Data:
+    """Load dataset `name` from `data_dir` (downloading where torchvision can), normalised, on `device`."""
+    loaders = {"digits": _digits, "mnist": _mnist, "fashion-mnist": _mnist, "cifar10": _cifar,
+               "cifar100": _cifar, "ecg5000": _ecg5000}
+    if name not in loaders:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    train_x, train_y, test_x, test_y = loaders[name](name, Path(data_dir))
+    if name in NORMALIZATION:
+        mean, std = (torch.tensor(v).view(-1, 1, 1) for v in NORMALIZATION[name])
+        train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    tensors = [t.to(device) for t in (train_x.float(), train_y.long(), test_x.float(), test_y.long())]
+    return Data(name, *tensors, num_classes=NUM_CLASSES[name])
+
+
+def batches(num_examples: int, batch_size: int, generator: torch.Generator, device="cpu"):
+    """Endless minibatch indices: a fresh permutation every epoch, the last batch possibly smaller."""
+    while True:
+        yield from torch.randperm(num_examples, generator=generator, device=device).split(batch_size)
+
+
+def _digits(name, data_dir):
+    """scikit-learn's bundled 8x8 digits with a fixed stratified 80/20 split, scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    images = lambda a: torch.from_numpy(a / 16.0).float().view(-1, 1, 8, 8)
+    return images(x_train), torch.from_numpy(y_train), images(x_test), torch.from_numpy(y_test)
+
+
+def _torchvision(cls, root: Path, folder: str, expected: str):
+    """Both splits of a torchvision dataset, downloading if missing; a clear error when that fails."""
+    try:
+        return [cls(root=str(root), train=train, download=True) for train in (True, False)]
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; torchvision raises RuntimeError
+        raise DataUnavailable(
+            f"dataset files not found in {root / folder} and the download failed ({err}). "
+            f"Expected: {expected}. Download them on a connected machine (torchvision's own "
+            f"layout) and copy them there, or point --data_dir at the folder that holds {folder}/."
+        ) from None
+
+
+def _mnist(name, data_dir):
+    import torchvision.datasets as tvd
+
+    cls, folder = (tvd.MNIST, "MNIST") if name == "mnist" else (tvd.FashionMNIST, "FashionMNIST")
+    raw = data_dir / folder / "raw"
+    if name == "fashion-mnist" and DEBIAN_FASHION_MNIST.is_dir() and not any(raw.glob("*ubyte")):
+        _unpack_idx(DEBIAN_FASHION_MNIST, raw)
+    expected = f"{folder}/raw/{{train,t10k}}-{{images-idx3,labels-idx1}}-ubyte"
+    train, test = _torchvision(cls, data_dir, f"{folder}/raw", expected)
+    images = lambda d: (d.data.float() / 255.0).unsqueeze(1)
+    return images(train), train.targets, images(test), test.targets
+
+
+def _unpack_idx(source: Path, raw: Path):
+    """Copy gzipped idx files (as Debian ships them) into torchvision's raw folder, unpacked."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in source.glob("*-ubyte.gz"):
+        with gzip.open(gz) as src, open(raw / gz.stem, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+
+
+def _cifar(name, data_dir):
+    import torchvision.datasets as tvd
+
+    cls, folder = (tvd.CIFAR10, "cifar-10-batches-py") if name == "cifar10" else (tvd.CIFAR100, "cifar-100-python")
+    expected = "data_batch_1..5, test_batch, batches.meta" if name == "cifar10" else "train, test, meta"
+    train, test = _torchvision(cls, data_dir, folder, expected)
+    images = lambda d: torch.from_numpy(d.data).permute(0, 3, 1, 2).float() / 255.0
+    labels = lambda d: torch.as_tensor(d.targets)
+    return images(train), labels(train), images(test), labels(test)
+
+
+def _ecg5000(name, data_dir):
+    folder = data_dir / "ECG5000"
+    missing = [f for f in ECG5000_FILES if not (folder / f).is_file()]
+    if missing:
+        raise DataUnavailable(
+            f"ECG5000 needs {', '.join(ECG5000_FILES)} in {folder} (missing: {', '.join(missing)}). "
+            f"Download ECG5000 from the UCR archive and run: htsgd data ecg5000 --from <folder with "
+            f"ECG5000_TRAIN and ECG5000_TEST> --data_dir {data_dir}"
+        )
+    arrays = {f: _load_npy(folder / f) for f in ECG5000_FILES}
+    for split in ("train", "test"):
+        x, y = arrays[f"X_{split}.npy"], arrays[f"y_{split}.npy"]
+        _check_ecg_split(folder, split, x, y)
+    return tuple(torch.from_numpy(arrays[f].astype(np.float32 if f[0] == "X" else np.int64)) for f in ECG5000_FILES)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise DataUnavailable(f"{path}: not a plain numeric .npy array ({err}); object arrays are refused") from None
+
+
+def _check_ecg_split(folder, split, x, y):
+    where = f"{folder}/X_{split}.npy, y_{split}.npy"
+    if x.ndim != 2 or x.shape[1] != ECG5000_LENGTH or not np.issubdtype(x.dtype, np.number):
+        raise DataUnavailable(f"{where}: X must be a numeric array of shape (N, {ECG5000_LENGTH}), got {x.dtype} {x.shape}")
+    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+        raise DataUnavailable(f"{where}: y must hold one integer label per row of X, got {y.dtype} {y.shape}")
+    if y.size and (y.min() < 0 or y.max() > 1):
+        raise DataUnavailable(
+            f"{where}: labels must be 0 (normal) or 1 (abnormal), found {sorted(set(np.unique(y).tolist()))[:6]}; "
+            f"make the files with: htsgd data ecg5000 --from <UCR folder>"
+        )
+
+
+def read_ucr_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one UCR-archive file (.tsv, .txt or .arff): the class label first (last in ARFF), then the series."""
+    if path.suffix == ".arff":
+        lines = path.read_text().splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip().lower() == "@data") + 1
+        table = np.array([[float(v) for v in line.split(",")] for line in lines[start:] if line.strip()])
+        return table[:, :-1], table[:, -1]
+    table = np.loadtxt(path, ndmin=2)
+    return table[:, 1:], table[:, 0]
+
+
+def prepare_ecg5000(source: Path, data_dir: Path) -> Path:
+    """Write ECG5000's four .npy files from the UCR archive's train/test files, as a binary task.
+
+    The paper does not say how it made ECG5000 binary; we read it as normal heartbeat (UCR class 1,
+    label 0) against all four abnormal classes (label 1).
+    """
+    source, out = Path(source), Path(data_dir) / "ECG5000"
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("TRAIN", "TEST"):
+        found = [source / f"ECG5000_{split}{ext}" for ext in (".tsv", ".txt", ".arff")]
+        path = next((p for p in found if p.is_file()), None)
+        if path is None:
+            raise DataUnavailable(f"{source}: none of {', '.join(p.name for p in found)} found")
+        x, label = read_ucr_split(path)
+        if x.shape[1] != ECG5000_LENGTH:
+            raise DataUnavailable(f"{path}: expected {ECG5000_LENGTH} values per series, got {x.shape[1]}")
+        np.save(out / f"X_{split.lower()}.npy", x.astype(np.float32))
+        np.save(out / f"y_{split.lower()}.npy", (label != 1).astype(np.int64))
+    return out

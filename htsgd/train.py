@@ -1,0 +1,144 @@
+"""The training loop of the original `main.py`, flat and on device-resident data.
+
+Each step: minibatch forward, mean cross-entropy, backward, SGD step; every `eval_freq`
+steps (step 0 included) evaluate on the full train and test sets; stop once train accuracy
+reaches `convergence_accuracy` or the step cap is hit; otherwise add the iterate noise.
+"""
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from . import storage
+from .config import TrainConfig
+from .data import Data
+from .evaluate import evaluate
+from .models import build_model
+from .noise import make_noise
+
+HISTORY_COLUMNS = ["step", "train_loss", "train_acc", "test_loss", "test_acc"]
+NOT_LEARNING_AFTER = 100_000  # steps after which a run still near chance is stopped
+NOISE_STREAM = 0x5EED  # offsets the noise generator's seed from the batch order's
+CHECK_EVERY = 25  # steps between host-side checks of the loss (avoids a device sync every step)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def chance_ceiling(num_classes: int) -> float:
+    """Train accuracy (%) at or below which a run counts as not learning: 1.25x chance, 53 % for binary."""
+    return 53.0 if num_classes == 2 else 125.0 / num_classes
+
+
+def epoch_order(epoch: int, num_examples: int, seed: int, device) -> torch.Tensor:
+    """The training set's order in `epoch`: a function of (seed, epoch) alone, so a resumed run sees the same batches."""
+    generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(num_examples, generator=generator, device=device)
+
+
+def train(config: TrainConfig, data: Data, run_dir=None, device=None, progress: bool = True) -> dict:
+    """Train one configuration; write its folder if `run_dir` is given; return the final metrics."""
+    device = torch.device(device or data.train_x.device)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, data.input_shape, data.num_classes, config.width, config.depth).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.mom, weight_decay=config.wd)
+    noise_generator = torch.Generator(device=device).manual_seed(config.seed + NOISE_STREAM)
+    add_noise = make_noise(config, model, noise_generator)
+    history, step, elapsed = [], 0, 0.0
+    if run_dir is not None:
+        checkpoint = run_dir / storage.CHECKPOINT
+        if checkpoint.is_file():
+            state = storage.load_torch(checkpoint, map_location=device)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            noise_generator.set_state(state["noise_generator"].cpu())
+            history, step, elapsed = state["history"], state["step"], state["elapsed"]
+        else:
+            storage.write_json(run_dir / storage.CONFIG, config.to_dict())
+
+    n = len(data.train_y)
+    batches_per_epoch = math.ceil(n / config.batch_size_train)
+    ceiling = chance_ceiling(data.num_classes)
+    bar = tqdm(total=config.iterations, initial=step, disable=not progress, mininterval=1.0, unit="step")
+    status, started, order = None, time.perf_counter() - elapsed, None
+    while status is None:
+        epoch, position = divmod(step, batches_per_epoch)
+        if order is None or position == 0:
+            order = epoch_order(epoch, n, config.seed, data.train_x.device).split(config.batch_size_train)
+        index = order[position]
+        loss = F.cross_entropy(model(data.train_x[index]), data.train_y[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        if step % config.eval_freq == 0:
+            history.append(_record(step, model, data))
+        step += 1
+        last = history[-1]
+        if step % CHECK_EVERY == 0 or step >= config.iterations or last["step"] == step - 1:
+            loss_value = loss.item()
+            bar.set_postfix(loss=f"{loss_value:.4f}", train_acc=f"{last['train_acc']:.2f}",
+                            test_acc=f"{last['test_acc']:.2f}", refresh=False)
+            if not (math.isfinite(loss_value) and math.isfinite(last["train_loss"])):
+                status = "diverged"
+        bar.update(1)
+        last_train_acc = last["train_acc"]
+        if status is not None:
+            break
+        if last_train_acc >= config.convergence_accuracy:
+            status = "converged"
+        elif step >= NOT_LEARNING_AFTER and last_train_acc <= ceiling:
+            status = "not_learning"
+        elif step >= config.iterations:
+            status = "cap"
+        else:
+            if add_noise is not None:
+                add_noise()
+            if run_dir is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
+                _save_checkpoint(run_dir, model, optimizer, noise_generator, history, step, time.perf_counter() - started)
+    bar.close()
+    wall_time = time.perf_counter() - started
+    if history[-1]["step"] != step - 1:
+        history.append(_record(step - 1, model, data))
+    final = history[-1]
+    metrics = {"status": status, "steps": step, "wall_time": wall_time, "steps_per_second": step / wall_time,
+               **{k: final[k] for k in HISTORY_COLUMNS[1:]}}
+    if run_dir is not None:
+        _write_run(run_dir, model, history, metrics)
+    return {"metrics": metrics, "history": history, "model": model}
+
+
+def _record(step, model, data) -> dict:
+    train_loss, train_acc = evaluate(model, data.train_x, data.train_y)
+    test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
+    return {"step": step, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+
+
+def _save_checkpoint(run_dir, model, optimizer, noise_generator, history, step, elapsed):
+    storage.save_torch(run_dir / storage.CHECKPOINT, {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "noise_generator": noise_generator.get_state(), "history": history, "step": step, "elapsed": elapsed})
+
+
+def history_csv(history) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+def _write_run(run_dir, model, history, metrics):
+    """Weights and history first, metrics last: metrics.json marks the run complete."""
+    storage.save_torch(run_dir / storage.WEIGHTS, {k: v.cpu() for k, v in model.state_dict().items()})
+    storage.write_text(run_dir / storage.HISTORY, history_csv(history))
+    storage.write_json(run_dir / storage.METRICS, metrics)
+    (run_dir / storage.CHECKPOINT).unlink(missing_ok=True)
