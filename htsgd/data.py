@@ -6,6 +6,7 @@ of a fresh permutation every epoch.
 """
 
 import gzip
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from .errors import UserError
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "ecg5000")
 NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "ecg5000": 2}
-NORMALIZATION = {  # (mean, std) per channel, as in the original (Fashion-MNIST: its own statistics)
+NORMALIZATION = {  # (mean, std) per channel: the original's; Fashion-MNIST's and digits' (train split) own
+    "digits": ((0.3054,), (0.3761,)),
     "mnist": ((0.1307,), (0.3081,)),
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.491, 0.482, 0.447), (0.247, 0.243, 0.262)),
@@ -61,12 +63,6 @@ def load(name: str, data_dir="data", device="cpu") -> Data:
     return Data(name, *tensors, num_classes=NUM_CLASSES[name])
 
 
-def batches(num_examples: int, batch_size: int, generator: torch.Generator, device="cpu"):
-    """Endless minibatch indices: a fresh permutation every epoch, the last batch possibly smaller."""
-    while True:
-        yield from torch.randperm(num_examples, generator=generator, device=device).split(batch_size)
-
-
 def _digits(name, data_dir):
     """scikit-learn's bundled 8x8 digits with a fixed stratified 80/20 split, scaled to [0, 1]."""
     from sklearn.datasets import load_digits
@@ -83,8 +79,9 @@ def _torchvision(cls, root: Path, folder: str, expected: str):
     try:
         return [cls(root=str(root), train=train, download=True) for train in (True, False)]
     except (OSError, RuntimeError) as err:  # URLError is an OSError; torchvision raises RuntimeError
+        reason = str(err).strip().splitlines()[-1]
         raise DataUnavailable(
-            f"dataset files not found in {root / folder} and the download failed ({err}). "
+            f"dataset files not found in {root / folder} and the download failed ({reason}). "
             f"Expected: {expected}. Download them on a connected machine (torchvision's own "
             f"layout) and copy them there, or point --data_dir at the folder that holds {folder}/."
         ) from None
@@ -116,10 +113,35 @@ def _cifar(name, data_dir):
 
     cls, folder = (tvd.CIFAR10, "cifar-10-batches-py") if name == "cifar10" else (tvd.CIFAR100, "cifar-100-python")
     expected = "data_batch_1..5, test_batch, batches.meta" if name == "cifar10" else "train, test, meta"
+    for path in sorted((data_dir / folder).glob("*")):
+        _refuse_pickled_code(path)
     train, test = _torchvision(cls, data_dir, folder, expected)
     images = lambda d: torch.from_numpy(d.data).permute(0, 3, 1, 2).float() / 255.0
     labels = lambda d: torch.as_tensor(d.targets)
     return images(train), labels(train), images(test), labels(test)
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Reads a pickle without running it: only the numpy classes CIFAR's batches are made of may load."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _refuse_pickled_code(path: Path):
+    """CIFAR's files are pickles, which can run code when loaded: check one holds only data first."""
+    if not path.is_file() or path.suffix in (".html", ".gz"):
+        return
+    try:
+        with open(path, "rb") as f:
+            _ArraysOnlyUnpickler(f, encoding="latin1").load()
+    except Exception as err:
+        raise DataUnavailable(f"{path}: not a plain CIFAR data file ({err}); refusing to load it") from None
 
 
 def _ecg5000(name, data_dir):

@@ -1,0 +1,37 @@
+# Every target that needs the environment builds it first; `make setup` is idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+GROUPS ?= ecg5000_fcn,mnist_fcn,cifar10_fcn,cifar10_vgg,cifar100_fcn
+GROUP ?= demo
+
+.PHONY: setup test demo reproduce report bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name htsgd --display-name "Python (htsgd)"
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/htsgd run params/demo.yaml
+
+reproduce: setup
+	$(BIN)/htsgd run $(foreach g,$(subst $(comma), ,$(GROUPS)),params/$(g).yaml)
+
+report: setup
+	$(BIN)/htsgd report params/$(GROUP).yaml
+
+bench: setup
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
+
+comma := ,

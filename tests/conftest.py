@@ -1,0 +1,78 @@
+"""Shared fixtures: the embedded digits data, and tiny datasets in torchvision's own on-disk formats."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from htsgd.data import load
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load("digits")
+
+
+def write_idx(path, array: np.ndarray):
+    """An MNIST idx file: magic (0, 0, dtype 0x08 = ubyte, ndim), big-endian sizes, raw bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist_root(tmp_path):
+    """MNIST and FashionMNIST folders, 20 train and 10 test 28x28 images each, as torchvision reads them."""
+    rng = np.random.default_rng(0)
+    for folder in ("MNIST", "FashionMNIST"):
+        raw = tmp_path / folder / "raw"
+        for split, n in (("train", 20), ("t10k", 10)):
+            write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+            write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    return tmp_path
+
+
+def _pickle(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(obj, f)
+
+
+@pytest.fixture
+def tiny_cifar_root(tmp_path, monkeypatch):
+    """CIFAR-10 and CIFAR-100 python-version folders with a handful of images each.
+
+    torchvision checks the real files' MD5 sums; the tiny files cannot match them, so the
+    sums are cleared for the test (the files are otherwise exactly in the real layout).
+    """
+    import torchvision.datasets as tvd
+
+    rng = np.random.default_rng(0)
+    images = lambda n: rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    c10 = tmp_path / "cifar-10-batches-py"
+    for i in range(1, 6):
+        _pickle(c10 / f"data_batch_{i}", {"data": images(4), "labels": [(i + j) % 10 for j in range(4)]})
+    _pickle(c10 / "test_batch", {"data": images(6), "labels": list(range(6))})
+    _pickle(c10 / "batches.meta", {"label_names": [f"class{i}" for i in range(10)]})
+    c100 = tmp_path / "cifar-100-python"
+    _pickle(c100 / "train", {"data": images(8), "fine_labels": [99, 0, 1, 2, 3, 4, 5, 6], "coarse_labels": [0] * 8})
+    _pickle(c100 / "test", {"data": images(4), "fine_labels": [0, 1, 2, 3], "coarse_labels": [0] * 4})
+    _pickle(c100 / "meta", {"fine_label_names": [f"c{i}" for i in range(100)]})
+    for cls in (tvd.CIFAR10, tvd.CIFAR100):
+        monkeypatch.setattr(cls, "train_list", [[name, None] for name, _ in cls.train_list])
+        monkeypatch.setattr(cls, "test_list", [[name, None] for name, _ in cls.test_list])
+        monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": None})
+    return tmp_path
+
+
+@pytest.fixture
+def ucr_ecg5000(tmp_path):
+    """The UCR archive's ECG5000 layout: label (1..5) first, then 140 values, tab-separated."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "UCR" / "ECG5000"
+    folder.mkdir(parents=True)
+    for split, n in (("TRAIN", 12), ("TEST", 8)):
+        labels = (np.arange(n) % 5 + 1).astype(float)
+        table = np.column_stack([labels, rng.normal(size=(n, 140))])
+        np.savetxt(folder / f"ECG5000_{split}.tsv", table, delimiter="\t")
+    return folder

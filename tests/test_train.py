@@ -1,0 +1,101 @@
+import csv
+import dataclasses
+
+import pytest
+import torch
+
+import htsgd.train as train_module
+from htsgd import storage
+from htsgd.config import make_config
+from htsgd.train import HISTORY_COLUMNS, epoch_order, train
+
+
+def config(**overrides):
+    base = dict(dataset="digits", width=128, lr=0.05, batch_size_train=256, eval_freq=10,
+                convergence_accuracy=90.0, seed=1, iterations=2000)
+    return make_config({**base, **overrides})
+
+
+def test_converges_and_writes_its_folder(digits, tmp_path):
+    result = train(config(), digits, run_dir=tmp_path / "run", progress=False)
+    m = result["metrics"]
+    assert m["status"] == "converged" and m["train_acc"] >= 90.0 and m["steps"] > 1
+    steps = [row["step"] for row in result["history"]]
+    assert steps[:-1] == list(range(0, steps[-1], 10)) or steps == list(range(0, steps[-1] + 1, 10))
+    assert steps[-1] == m["steps"] - 1
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "history.csv", "metrics.json", "model.pt"]
+    assert storage.read_json(tmp_path / "run" / "config.json") == config().to_dict()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert list(rows[0]) == HISTORY_COLUMNS and len(rows) == len(steps)
+    saved = storage.read_json(tmp_path / "run" / "metrics.json")
+    assert set(saved) >= {"status", "steps", "wall_time", "steps_per_second", "train_acc", "test_acc"}
+    weights = storage.load_torch(tmp_path / "run" / "model.pt")
+    assert torch.equal(weights["output.weight"], result["model"].output.weight.detach())
+
+
+def test_cap_stops_after_the_last_step_and_evaluates_it(digits):
+    result = train(config(iterations=7, eval_freq=3, convergence_accuracy=100.0), digits, progress=False)
+    assert result["metrics"]["status"] == "cap" and result["metrics"]["steps"] == 7
+    assert [row["step"] for row in result["history"]] == [0, 3, 6]
+    result = train(config(iterations=5, eval_freq=3, convergence_accuracy=100.0), digits, progress=False)
+    assert [row["step"] for row in result["history"]] == [0, 3, 4]  # final evaluation recorded at stop
+
+
+def test_noise_hook_runs_after_every_step_but_the_last(digits, monkeypatch):
+    calls = []
+    monkeypatch.setattr(train_module, "make_noise", lambda cfg, model, gen: lambda: calls.append(1))
+    result = train(config(iterations=9, convergence_accuracy=100.0), digits, progress=False)
+    assert result["metrics"]["steps"] == 9 and len(calls) == 8
+    calls.clear()
+    result = train(config(), digits, progress=False)
+    assert result["metrics"]["status"] == "converged" and len(calls) == result["metrics"]["steps"] - 1
+
+
+def test_divergence_is_a_recorded_outcome(digits, tmp_path):
+    result = train(config(lr=1.0e6, eval_freq=1), digits, run_dir=tmp_path, progress=False)
+    assert result["metrics"]["status"] == "diverged"
+    assert storage.read_json(tmp_path / "metrics.json")["status"] == "diverged"
+
+
+def test_not_learning_stops_near_chance(digits, monkeypatch):
+    monkeypatch.setattr(train_module, "NOT_LEARNING_AFTER", 20)
+    blank = dataclasses.replace(digits, train_x=torch.zeros_like(digits.train_x), test_x=torch.zeros_like(digits.test_x))
+    result = train(config(eval_freq=5), blank, progress=False)  # constant logits: accuracy = one class's share
+    assert result["metrics"]["status"] == "not_learning" and result["metrics"]["steps"] == 20
+    assert train_module.chance_ceiling(2) == 53.0 and train_module.chance_ceiling(10) == 12.5
+
+
+def test_same_seed_same_run_other_seed_other_run(digits):
+    a, b = (train(config(iterations=30, convergence_accuracy=100.0), digits, progress=False) for _ in range(2))
+    c = train(config(iterations=30, convergence_accuracy=100.0, seed=2), digits, progress=False)
+    assert a["history"] == b["history"]
+    assert all(torch.equal(p, q) for p, q in zip(a["model"].parameters(), b["model"].parameters()))
+    assert a["history"] != c["history"]
+
+
+def test_epoch_order_is_a_fresh_permutation_per_epoch():
+    first, second = epoch_order(0, 50, 3, "cpu"), epoch_order(1, 50, 3, "cpu")
+    assert sorted(first.tolist()) == list(range(50)) == sorted(second.tolist())
+    assert not torch.equal(first, second) and torch.equal(first, epoch_order(0, 50, 3, "cpu"))
+
+
+def test_interrupted_run_resumes_to_the_same_result(digits, tmp_path, monkeypatch):
+    cfg = config(iterations=40, eval_freq=5, checkpoint_every=10, convergence_accuracy=100.0)
+    whole = train(cfg, digits, run_dir=tmp_path / "whole", progress=False)
+
+    record = train_module._record
+
+    def crash_at_step_25(step, model, data):
+        if step == 25:
+            raise KeyboardInterrupt
+        return record(step, model, data)
+
+    monkeypatch.setattr(train_module, "_record", crash_at_step_25)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, digits, run_dir=tmp_path / "cut", progress=False)
+    assert (tmp_path / "cut" / "checkpoint.pt").is_file() and not (tmp_path / "cut" / "metrics.json").exists()
+    monkeypatch.setattr(train_module, "_record", record)
+    resumed = train(cfg, digits, run_dir=tmp_path / "cut", progress=False)
+    assert resumed["history"] == whole["history"]
+    assert all(torch.equal(p, q) for p, q in zip(whole["model"].parameters(), resumed["model"].parameters()))
+    assert not (tmp_path / "cut" / "checkpoint.pt").exists()
