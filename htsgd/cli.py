@@ -1,4 +1,4 @@
-"""`htsgd` on the command line: train, analyze, data and run.
+"""`htsgd` on the command line: train, analyze, data, run and report.
 
 `htsgd train` takes the original `main.py` flags under the same names, so the authors'
 example command works with `python main.py` replaced by `htsgd train`.
@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder with the UCR archive's ECG5000_TRAIN and ECG5000_TEST (.tsv, .txt or .arff); "
                            "labels become binary: normal heartbeat (UCR class 1) -> 0, the four abnormal classes -> 1")
     data.add_argument("--data_dir", default="data", type=Path, help="writes <data_dir>/ECG5000/{X,y}_{train,test}.npy")
+    run = commands.add_parser("run", help="execute experiment groups: train notebooks, analysis and report")
+    run.add_argument("params", nargs="+", type=Path, help="params/<group>.yaml files")
+    run.add_argument("--results_dir", default="results", type=Path, help="writes <results_dir>/<group>/ (default: results)")
+    run.add_argument("--data_dir", default="data", type=Path, help="where datasets live or are downloaded to (default: data)")
+    run.add_argument("--device", default=None, help="default: cuda when available")
+    report = commands.add_parser("report", help="rerun a group's report notebook over its existing results")
+    report.add_argument("params", type=Path, help="params/<group>.yaml")
+    report.add_argument("--results_dir", default="results", type=Path)
     return parser
 
 
@@ -64,6 +72,12 @@ def main(argv=None) -> int:
         elif args.command == "analyze":
             from .analyze import analyze_command
             analyze_command(args)
+        elif args.command == "run":
+            from .driver import run_groups
+            return run_groups(args.params, args.results_dir, args.data_dir, args.device)
+        elif args.command == "report":
+            from .driver import report_group
+            return report_group(args.params, args.results_dir)
         elif args.command == "data":
             from .data import prepare_ecg5000
             print(f"wrote {prepare_ecg5000(args.source, args.data_dir)}")

@@ -97,8 +97,8 @@ def coerce(key: str, value, where: str = "config"):
     kind = FIELD_TYPES[key]
     bad = ConfigError(f"{where}: {key} = {value!r} is not {_type_name(kind)}"
                       + (" (write floats with a dot, e.g. 1.0e-3)" if isinstance(value, str) and kind == "float" else ""))
-    if kind == "bool":
-        if not isinstance(value, bool):
+    if kind in ("bool", "str"):
+        if not isinstance(value, bool if kind == "bool" else str):
             raise bad
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -118,10 +118,7 @@ def _type_name(kind: str) -> str:
 
 def make_config(values: dict, where: str = "config") -> TrainConfig:
     """A validated TrainConfig from a mapping of field names to values."""
-    typed = {}
-    for key, value in values.items():
-        typed[key] = value if FIELD_TYPES.get(key) == "str" and isinstance(value, str) else coerce(key, value, where)
-    config = TrainConfig(**typed)
+    config = TrainConfig(**{key: coerce(key, value, where) for key, value in values.items()})
     validate(config, where)
     return config
 

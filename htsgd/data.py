@@ -51,16 +51,25 @@ class Data:
 
 def load(name: str, data_dir="data", device="cpu") -> Data:
     """Load dataset `name` from `data_dir` (downloading where torchvision can), normalised, on `device`."""
-    loaders = {"digits": _digits, "mnist": _mnist, "fashion-mnist": _mnist, "cifar10": _cifar,
-               "cifar100": _cifar, "ecg5000": _ecg5000}
-    if name not in loaders:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    train_x, train_y, test_x, test_y = loaders[name](name, Path(data_dir))
+    train_x, train_y, test_x, test_y = _read(name, data_dir)
     if name in NORMALIZATION:
         mean, std = (torch.tensor(v).view(-1, 1, 1) for v in NORMALIZATION[name])
         train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
     tensors = [t.to(device) for t in (train_x.float(), train_y.long(), test_x.float(), test_y.long())]
     return Data(name, *tensors, num_classes=NUM_CLASSES[name])
+
+
+def ensure_available(name: str, data_dir="data"):
+    """Download `name` if needed and check its files read; raise DataUnavailable saying what is missing."""
+    _read(name, data_dir)
+
+
+def _read(name, data_dir):
+    readers = {"digits": _digits, "mnist": _mnist, "fashion-mnist": _mnist, "cifar10": _cifar,
+               "cifar100": _cifar, "ecg5000": _ecg5000}
+    if name not in readers:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return readers[name](name, Path(data_dir))
 
 
 def _digits(name, data_dir):

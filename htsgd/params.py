@@ -1,0 +1,138 @@
+"""Experiment groups: a params YAML file expanded into validated configurations with readable ids.
+
+A group file holds `base` parameters, a `grid` (each list expands to the product; a list of
+such mappings is the union of their products) and `seeds`. Every configuration is checked
+here, with the file and key named, before anything runs.
+"""
+
+import difflib
+import itertools
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from .config import TrainConfig, coerce, make_config
+from .errors import UserError
+
+GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "analysis", "notes")
+ANALYSIS_KEYS = {"pruning_type": ("filter", "kernel"), "compression_error_metric": ("fro_squared", "frob")}
+# Short names for the id of a configuration, in the order they appear in it.
+ID_NAMES = {"model": "", "dataset": "", "iterate_noise": "noise", "iterate_noise_alpha": "alpha",
+            "iterate_noise_scale": "sigma", "iterate_noise_filter": "filter", "width": "width", "depth": "depth",
+            "lr": "lr", "batch_size_train": "batch", "mom": "mom", "wd": "wd", "eval_freq": "eval",
+            "convergence_accuracy": "acc", "iterations": "cap", "checkpoint_every": "ckpt"}
+DEFAULT_TIMEOUT = 6 * 3600
+
+
+@dataclass
+class Group:
+    name: str
+    path: Path
+    configs: dict  # id -> TrainConfig
+    timeout: int
+    analysis: dict
+
+
+def load_group(path) -> Group:
+    """Read, expand and validate one params file; raise one UserError naming the file, key and value."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such params file")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(spec, dict):
+        raise UserError(f"{path}: expected a mapping with keys {', '.join(GROUP_KEYS)}")
+    for key in spec:
+        _known(key, GROUP_KEYS, f"{path}")
+    base = spec.get("base") or {}
+    if not isinstance(base, dict):
+        raise UserError(f"{path}: base must be a mapping of training parameters, got {base!r}")
+    for key, value in base.items():
+        _check_value(key, value, f"{path}: base")
+    grid = _grid(spec.get("grid", {}), path)
+    seeds = _seeds(spec.get("seeds", [TrainConfig.seed]), path)
+    configs = {}
+    for point in grid:
+        for seed in seeds:
+            values = {**base, **point, "seed": seed}
+            config_id = make_id(point, seed)
+            config = make_config(values, where=f"{path}: configuration {config_id}")
+            if config_id in configs and configs[config_id] != config:
+                raise UserError(f"{path}: two configurations get the id {config_id}; give them different grid values")
+            configs[config_id] = config
+    timeout = spec.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise UserError(f"{path}: timeout = {timeout!r} is not allowed; use whole seconds >= 1")
+    return Group(path.stem, path, configs, timeout, _analysis(spec.get("analysis") or {}, path))
+
+
+def _known(key, allowed, where):
+    if key not in allowed:
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(allowed)}")
+
+
+def _check_value(key, value, where):
+    if key == "seed":
+        raise UserError(f"{where}: seed is set by the group's `seeds` list, not as a parameter")
+    coerce(key, value, where)
+
+
+def _grid(grid, path) -> list[dict]:
+    """The grid's points: the product of each mapping's lists, over the union of mappings."""
+    mappings = grid if isinstance(grid, list) else [grid or {}]
+    points = []
+    for i, mapping in enumerate(mappings):
+        where = f"{path}: grid" + (f"[{i}]" if isinstance(grid, list) else "")
+        if not isinstance(mapping, dict):
+            raise UserError(f"{where}: expected a mapping of parameter -> list of values, got {mapping!r}")
+        for key, values in mapping.items():
+            if not isinstance(values, list):
+                raise UserError(f"{where}: {key} = {values!r} must be a list of values")
+            if not values:
+                raise UserError(f"{where}: {key} = [] expands to nothing; give at least one value")
+            for value in values:
+                _check_value(key, value, where)
+        keys = list(mapping)
+        points += [dict(zip(keys, combo)) for combo in itertools.product(*(mapping[k] for k in keys))]
+    if not points:
+        raise UserError(f"{path}: grid expands to nothing; give at least one value per key")
+    return points
+
+
+def _seeds(seeds, path) -> list[int]:
+    if not isinstance(seeds, list) or not seeds:
+        raise UserError(f"{path}: seeds = {seeds!r} must be a non-empty list of integers >= 0")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise UserError(f"{path}: seeds contains {seed!r}; use integers >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"{path}: seeds = {seeds!r} repeats a seed")
+    return seeds
+
+
+def _analysis(analysis, path) -> dict:
+    if not isinstance(analysis, dict):
+        raise UserError(f"{path}: analysis must be a mapping, got {analysis!r}")
+    chosen = {key: allowed[0] for key, allowed in ANALYSIS_KEYS.items()}
+    for key, value in analysis.items():
+        _known(key, tuple(ANALYSIS_KEYS), f"{path}: analysis")
+        if value not in ANALYSIS_KEYS[key]:
+            raise UserError(f"{path}: analysis.{key} = {value!r} is not allowed; use one of {', '.join(ANALYSIS_KEYS[key])}")
+        chosen[key] = value
+    return chosen
+
+
+def make_id(point: dict, seed: int) -> str:
+    """A readable id from the grid values that vary, in a fixed order, then the seed."""
+    order = [f.name for f in fields(TrainConfig)]
+    parts = []
+    for key in sorted(point, key=order.index):
+        value = point[key]
+        text = str(int(value)) if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{ID_NAMES.get(key, key)}{text}")
+    return "_".join(parts + [f"seed{seed}"])
