@@ -74,10 +74,7 @@ def train(config: TrainConfig, data: Data, run_dir=None, device=None, progress: 
         if order is None or position == 0:
             order = epoch_order(epoch, n, config.seed, data.train_x.device).split(config.batch_size_train)
         index = order[position]
-        loss = F.cross_entropy(model(data.train_x[index]), data.train_y[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = sgd_step(model, optimizer, data.train_x[index], data.train_y[index])
 
         if step % config.eval_freq == 0:
             history.append(_record(step, model, data))
@@ -114,6 +111,15 @@ def train(config: TrainConfig, data: Data, run_dir=None, device=None, progress: 
     if run_dir is not None:
         _write_run(run_dir, model, history, metrics)
     return {"metrics": metrics, "history": history, "model": model}
+
+
+def sgd_step(model, optimizer, x, y) -> torch.Tensor:
+    """One minibatch step: forward, mean cross-entropy, backward, update. Returns the loss, on the device."""
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 def _record(step, model, data) -> dict:

@@ -52,7 +52,8 @@ def test_noise_hook_runs_after_every_step_but_the_last(digits, monkeypatch):
 
 
 def test_divergence_is_a_recorded_outcome(digits, tmp_path):
-    result = train(config(lr=1.0e6, eval_freq=1), digits, run_dir=tmp_path, progress=False)
+    huge = dataclasses.replace(digits, train_x=digits.train_x * 1e12)  # the first update overflows to inf
+    result = train(config(lr=1.0, eval_freq=1), huge, run_dir=tmp_path, progress=False)
     assert result["metrics"]["status"] == "diverged"
     assert storage.read_json(tmp_path / "metrics.json")["status"] == "diverged"
 

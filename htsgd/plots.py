@@ -1,0 +1,34 @@
+"""Figures of a single run, for the train notebook."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .models import hidden_layers
+from .prune import column_sq_norms
+
+
+def learning_curves(history):
+    """Loss and accuracy on the full train and test sets against the step."""
+    steps = [row["step"] for row in history]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for split in ("train", "test"):
+        loss_ax.plot(steps, [row[f"{split}_loss"] for row in history], label=split)
+        acc_ax.plot(steps, [row[f"{split}_acc"] for row in history], label=split)
+    loss_ax.set(xlabel="step", ylabel="cross-entropy", yscale="log")
+    acc_ax.set(xlabel="step", ylabel="accuracy (%)")
+    acc_ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def column_norm_distribution(model, pruning_type: str = "filter"):
+    """The complementary CDF of the first prunable layer's column norms, on log-log axes."""
+    name, layer = hidden_layers(model)[0]
+    norms = np.sort(column_sq_norms(layer.weight.detach().cpu(), pruning_type).sqrt().numpy())
+    share_above = 1.0 - np.arange(len(norms)) / len(norms)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.loglog(norms, share_above, marker=".", linestyle="none", markersize=3)
+    ax.set(xlabel=f"column norm ({name})", ylabel="fraction of columns with a larger norm",
+           title=f"{len(norms)} columns")
+    fig.tight_layout()
+    return fig
