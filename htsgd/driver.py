@@ -21,7 +21,6 @@ from .params import Group, load_group
 
 KERNEL = "htsgd"
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-FAILURE = "failure.json"
 RUN_COLUMNS = ["id"] + [f.name for f in fields(TrainConfig)] + ["status", "steps", "wall_time", "train_acc", "test_acc", "error"]
 
 
@@ -67,17 +66,24 @@ def run_group(group: Group, group_dir: Path, data_dir, device, notebooks) -> lis
         if error is None and not storage.is_complete(run_dir):
             error = {"status": "failed", "error": "the notebook finished without writing metrics.json"}
         if error is None:
-            (run_dir / FAILURE).unlink(missing_ok=True)
+            (run_dir / storage.FAILURE).unlink(missing_ok=True)
             m = storage.read_json(run_dir / storage.METRICS)
             print(f"{m['status']}, {m['steps']} steps, test acc {m['test_acc']:.2f} %", flush=True)
         else:
-            storage.write_json(run_dir / FAILURE, error)
+            storage.write_json(run_dir / storage.FAILURE, error)
             failed.append((run_dir / "train.failed.ipynb", error["error"]))
             print(f"{error['status']}: {error['error']}", flush=True)
-    write_runs_csv(group, group_dir)
+    runs_csv = write_runs_csv(group, group_dir)
+    finished = [group_dir / i / storage.METRICS for i in group.configs if is_finished(group_dir / i)]
     analysis = {**group.analysis, "data_dir": str(data_dir), "device": device}
-    failed += run_group_notebook(group, group_dir, "analyze", analysis, notebooks)
-    failed += run_group_notebook(group, group_dir, "report", {}, notebooks)
+    if not finished:
+        print(f"{group.name}: no finished runs to analyse", flush=True)
+    elif _up_to_date(group_dir / "analyze.ipynb", [group.path, *finished]):
+        print(f"{group.name}: analysis and report up to date", flush=True)
+    else:
+        failed += run_group_notebook(group, group_dir, "analyze", analysis, notebooks)
+    if finished and not _up_to_date(group_dir / "report.ipynb", [group.path, runs_csv, group_dir / "analyze.ipynb"]):
+        failed += run_group_notebook(group, group_dir, "report", {}, notebooks)
     print(f"{group.name}: finished in {_clock(time.monotonic() - started)}; record in {group_dir}", flush=True)
     return failed
 
@@ -98,6 +104,14 @@ def report_group(path, results_dir="results", notebooks=NOTEBOOKS) -> int:
     if not (group_dir / "runs.csv").is_file():
         raise UserError(f"{group_dir} holds no runs.csv; run `htsgd run {path}` first")
     return 1 if run_group_notebook(group, group_dir, "report", {}, notebooks) else 0
+
+
+def _up_to_date(output: Path, inputs) -> bool:
+    """make's rule: `output` exists and is newer than every input (a missing input counts as newer)."""
+    if not output.is_file():
+        return False
+    built = output.stat().st_mtime_ns
+    return all(p.is_file() and p.stat().st_mtime_ns <= built for p in map(Path, inputs))
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -135,6 +149,7 @@ def _one_line(err) -> str:
 
 def write_runs_csv(group: Group, group_dir: Path) -> Path:
     """`runs.csv` rebuilt from the run folders: one row per configuration, never a duplicate."""
+    group_dir.mkdir(parents=True, exist_ok=True)
     out = io.StringIO()
     writer = csv.DictWriter(out, RUN_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -144,10 +159,13 @@ def write_runs_csv(group: Group, group_dir: Path) -> Path:
         if is_finished(run_dir):
             m = storage.read_json(run_dir / storage.METRICS)
             row.update({k: m[k] for k in ("status", "steps", "wall_time", "train_acc", "test_acc")})
-        elif (run_dir / FAILURE).is_file():
-            row.update(storage.read_json(run_dir / FAILURE))
+        elif (run_dir / storage.FAILURE).is_file():
+            row.update(storage.read_json(run_dir / storage.FAILURE))
         writer.writerow(row)
-    return storage.write_text(group_dir / "runs.csv", out.getvalue())
+    path = group_dir / "runs.csv"
+    if not (path.is_file() and path.read_text() == out.getvalue()):  # unchanged: keep its time for _up_to_date
+        storage.write_text(path, out.getvalue())
+    return path
 
 
 def _clock(seconds: float) -> str:

@@ -32,7 +32,7 @@ def check_run_dir(config: TrainConfig, run_dir):
     if saved.is_file() and storage.read_json(saved) != config.to_dict():
         raise UserError(f"{run_dir} holds a run of a different configuration ({saved}); "
                         "choose another folder, or delete it to train this one there")
-    if not saved.is_file() and run_dir.exists() and any(run_dir.iterdir()):
+    if not saved.is_file() and storage.holds_foreign_files(run_dir):
         raise UserError(f"{run_dir} is not empty and holds no htsgd run; choose another folder")
 
 

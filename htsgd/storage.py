@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT = "config.json", "model.pt", "history.csv", "metrics.json", "checkpoint.pt"
+FAILURE = "failure.json"  # the driver's note of why the last attempt at a run failed
 
 
 def atomic_write(path, write) -> Path:
@@ -51,6 +52,12 @@ def save_torch(path, obj) -> Path:
 def load_torch(path, map_location="cpu"):
     """Load tensors only: a pickled payload in a weights file is refused, never executed."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def holds_foreign_files(run_dir) -> bool:
+    """Whether `run_dir` has files that are neither a run's nor the driver's (its notebooks, failure note)."""
+    run_dir = Path(run_dir)
+    return run_dir.is_dir() and any(p.suffix != ".ipynb" and p.name != FAILURE for p in run_dir.iterdir())
 
 
 def is_complete(run_dir) -> bool:

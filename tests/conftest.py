@@ -76,3 +76,18 @@ def ucr_ecg5000(tmp_path):
         table = np.column_stack([labels, rng.normal(size=(n, 140))])
         np.savetxt(folder / f"ECG5000_{split}.tsv", table, delimiter="\t")
     return folder
+
+
+@pytest.fixture(scope="session")
+def htsgd_kernel():
+    """The Jupyter kernel papermill runs notebooks with; `make setup` registers it, this makes sure."""
+    import subprocess
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("htsgd")
+    except NoSuchKernel:
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "htsgd"], check=True)
+    return "htsgd"
