@@ -49,7 +49,7 @@ def load_run(run_dir, input_shape, num_classes, device="cpu") -> dict:
 
 def train_command(args) -> dict:
     """`htsgd train`: validate everything, then load the data and train into --save_dir."""
-    config = make_config({f.name: getattr(args, f.name) for f in fields(TrainConfig)}, where="htsgd train")
+    config = make_config({f.name: getattr(args, f.name) for f in fields(TrainConfig)}, where="command line")
     save_dir = Path(args.save_dir)
     if storage.is_complete(save_dir) and not args.overwrite:
         raise UserError(f"{save_dir} already holds a finished run; pass --overwrite to train again, or choose another --save_dir")
