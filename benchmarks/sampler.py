@@ -9,6 +9,7 @@ threads wait on each other at every operation: compare with --threads 1, and rep
 """
 
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -22,44 +23,43 @@ SHAPE = (5000, 784)
 ALPHA = 1.75
 
 
-def best_time(fn, device, repeats: int) -> float:
-    """Fastest of `repeats` timed calls after one warm-up, in seconds, waiting for the device each time."""
+def median_time(fn, device, repeats: int, warmup: int = 1) -> float:
+    """Median of `repeats` timed calls after `warmup` untimed ones, in seconds, waiting for the device each time.
+
+    The warm-up matters for SciPy too: its first levy_stable call costs several times a later one.
+    """
     def timed():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         start = time.perf_counter()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter() - start
 
-    timed()
-    return min(timed() for _ in range(repeats))
+    for _ in range(warmup):
+        timed()
+    return statistics.median(timed() for _ in range(repeats))
 
 
-def measure(device="cpu", repeats: int = 5, scipy_repeats: int = 1) -> dict:
-    """Seconds per 5000x784 draw for torch and SciPy, their draws/s and ratio, and seconds per noise step."""
+def measure(device="cpu", repeats: int = 5, scipy_repeats: int = 3) -> dict:
+    """Seconds per 5000x784 draw for torch and SciPy (both warmed up, medians), draws/s, ratio, noise step times."""
     device = torch.device(device)
     draws = SHAPE[0] * SHAPE[1]
     generator = torch.Generator(device=device).manual_seed(0)
-    torch_s = best_time(lambda: stable(ALPHA, 0.0, SHAPE, generator=generator, device=device), device, repeats)
-    rng = np.random.default_rng(0)
-    scipy_s = min(_seconds(lambda: levy_stable.rvs(ALPHA, 0.0, size=SHAPE, random_state=rng))
-                  for _ in range(scipy_repeats))
+    torch_s = median_time(lambda: stable(ALPHA, 0.0, SHAPE, generator=generator, device=device), device, repeats)
+    np.random.seed(0)  # the original drew from NumPy's global generator
+    scipy_s = median_time(lambda: levy_stable.rvs(ALPHA, 0.0, size=SHAPE), torch.device("cpu"), scipy_repeats)
     model = build_model("fcn", (1, 28, 28), 10, width=SHAPE[0], depth=2).to(device)
     weights = [model.hidden[0].weight]
     steps = {}
     for noise_type in (1, 2):
         step = IterateNoise(weights, noise_type, ALPHA, step_scale=1e-3, generator=generator)
-        steps[noise_type] = best_time(step, device, repeats)
+        steps[noise_type] = median_time(step, device, repeats)
     return {"device": str(device), "threads": torch.get_num_threads(), "draws": draws,
             "torch_s": torch_s, "scipy_s": scipy_s,
             "torch_draws_per_s": draws / torch_s, "scipy_draws_per_s": draws / scipy_s,
             "speedup": scipy_s / torch_s, "type1_step_s": steps[1], "type2_step_s": steps[2]}
-
-
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main(argv=None):

@@ -59,7 +59,7 @@ def run_group(group: Group, group_dir: Path, data_dir, device, notebooks) -> lis
     failed, started = [], time.monotonic()
     for n, config_id in enumerate(todo, 1):
         run_dir = group_dir / config_id
-        print(f"[{n}/{len(todo)}] {config_id} (elapsed {_clock(time.monotonic() - started)})", end=" ... ", flush=True)
+        print(f"[{n}/{len(todo)}] {config_id} (elapsed {_clock(time.monotonic() - started)})", flush=True)
         parameters = {**group.configs[config_id].to_dict(), "run_dir": str(run_dir), "data_dir": str(data_dir),
                       "device": device, "progress": False}
         error = execute(notebooks / "train.ipynb", run_dir / "train.ipynb", parameters, group.timeout)
@@ -68,11 +68,11 @@ def run_group(group: Group, group_dir: Path, data_dir, device, notebooks) -> lis
         if error is None:
             (run_dir / storage.FAILURE).unlink(missing_ok=True)
             m = storage.read_json(run_dir / storage.METRICS)
-            print(f"{m['status']}, {m['steps']} steps, test acc {m['test_acc']:.2f} %", flush=True)
+            print(f"    {m['status']}, {m['steps']} steps, test acc {m['test_acc']:.2f} %", flush=True)
         else:
             storage.write_json(run_dir / storage.FAILURE, error)
             failed.append((run_dir / "train.failed.ipynb", error["error"]))
-            print(f"{error['status']}: {error['error']}", flush=True)
+            print(f"    {error['status']}: {error['error']}", flush=True)
     runs_csv = write_runs_csv(group, group_dir)
     finished = [group_dir / i / storage.METRICS for i in group.configs if is_finished(group_dir / i)]
     analysis = {**group.analysis, "data_dir": str(data_dir), "device": device}
@@ -90,10 +90,10 @@ def run_group(group: Group, group_dir: Path, data_dir, device, notebooks) -> lis
 
 def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dict, notebooks=NOTEBOOKS) -> list:
     """Execute the group-level notebook `name` (analyze or report) into the group's folder."""
-    print(f"{group.name}: {name} ...", end=" ", flush=True)
+    print(f"{group.name}: {name}", flush=True)
     error = execute(notebooks / f"{name}.ipynb", group_dir / f"{name}.ipynb",
                     {"group_dir": str(group_dir), **parameters}, group.timeout)
-    print("done" if error is None else f"{error['status']}: {error['error']}", flush=True)
+    print("    done" if error is None else f"    {error['status']}: {error['error']}", flush=True)
     return [] if error is None else [(group_dir / f"{name}.failed.ipynb", error["error"])]
 
 
