@@ -7,13 +7,15 @@ target device, so a run is reproducible and nothing crosses to the host.
 It never returns NaN or inf. A naive sampler does: V = +-pi/2 at the ends of the uniform's interval
 makes cos V zero (or, with pi/2 rounded up, negative), and log 0 appears in the exponential draw.
 Here V is drawn through its distance t to the nearer end (V = +-(pi/2 - pi t)), taken from a 53-bit
-uniform so the heavy tail is resolved out to about 1e-16 in probability; cos V is computed as
+uniform (40 bits on a CPU's float32 path, see `_float32_uniforms`) so the heavy tail is resolved out
+to about 1e-16 (1e-12) in probability; cos V is computed as
 sin(pi t), never as the cosine of a rounded pi/2; t is bounded away from 0; and every result is
 clamped to its dtype's finite range.
 
 Speed: symmetric noise with 1 <= alpha < 2 (types 1 and 2) runs in float32 with angles written so
 that no value cancels near the ends, which keeps every intermediate finite (see
-`_symmetric_from_uniforms`); every other case runs in float64 and in log space.
+`_symmetric_from_uniforms`), on a CPU from one random 64-bit word per draw; every other case runs in
+float64 and in log space.
 """
 
 import math
@@ -173,17 +175,44 @@ def _fill_stable_(out: torch.Tensor, alpha: float, beta: float, generator, scrat
         out.normal_(0.0, math.sqrt(2.0), generator=generator)
         return
     flat = out.view(-1)
-    chunk = CPU_CHUNK if out.device.type == "cpu" else max(flat.numel(), 1)
+    cpu = out.device.type == "cpu"
+    chunk = CPU_CHUNK if cpu else max(flat.numel(), 1)
     symmetric = beta == 0.0 and alpha >= 1.0
     u_dtype = torch.float32 if symmetric and out.dtype != torch.float64 else torch.float64
     for start in range(0, flat.numel(), chunk):
         part = flat[start:start + chunk]
+        if cpu and u_dtype == torch.float32:  # where the generator is slow: see _float32_uniforms
+            words = scratch("words", part.shape, torch.int64).random_(-2 ** 63, None, generator=generator)
+            _symmetric_from_uniforms(*_float32_uniforms(words, scratch), alpha, part, scratch)
+            continue
         y = scratch("y", part.shape, torch.float64).uniform_(-0.5, 0.5, generator=generator)
         u = None if alpha == 1.0 and symmetric else scratch("u", part.shape, u_dtype).uniform_(generator=generator)
         if symmetric:
             _symmetric_from_uniforms(y, u, alpha, part, scratch)
         else:
             _general_from_uniforms(y, u, alpha, beta, part, scratch)
+
+
+def _float32_uniforms(words: torch.Tensor, scratch: _Scratch):
+    """The float32 path's y and u (see `_symmetric_from_uniforms`), as float32, from one random 64-bit word per draw.
+
+    Used on a CPU, where torch's generator is most of that path's cost: a word is two of its 32-bit
+    outputs where a float64 and a float32 uniform take three (on a GPU the uniforms are cheap, and
+    the passes here would cost more than they save). The words' 32-bit halves are independent: the
+    first n give y's top 32 bits with its sign; each of the other n gives y's last 8 bits (its low
+    byte) and u's 24 (the rest). y = (s + 1/2) 2**-40, s a uniform signed 40-bit integer: the midpoint of its
+    2**-40 cell, so |y| >= 2**-41; u = k 2**-24, torch's float32 uniform lattice. The draws with
+    |y| < 2**-41, probability 2**-40 ~ 9.1e-13 each, take |y| = 2**-41: that much of the tail, |X|
+    beyond about 3e6 at alpha = 1.75 (W = log 2), is cut off; a 53-bit y cuts off 2**-53 ~ 1.1e-16.
+    """
+    n = words.numel()
+    halves = words.view(torch.int32)
+    first, second = halves[:n], halves[n:]
+    bits = scratch("bits", (n,), torch.int32)
+    y, u = scratch("y32", (n,), torch.float32).copy_(first), scratch("u32", (n,), torch.float32)
+    y.add_(u.copy_(torch.bitwise_and(second, 0xFF, out=bits)), alpha=2.0 ** -8).add_(2.0 ** -9).mul_(2.0 ** -32)
+    u.copy_(torch.bitwise_right_shift(second, 8, out=bits)).mul_(2.0 ** -24).add_(0.5)  # signed 24 bits + 1/2
+    return y, u
 
 
 def _rescale_(x: torch.Tensor, alpha: float, beta: float, scale: float) -> None:
@@ -198,8 +227,9 @@ def _rescale_(x: torch.Tensor, alpha: float, beta: float, scale: float) -> None:
 def _symmetric_from_uniforms(y: torch.Tensor, u, alpha: float, out: torch.Tensor, scratch: _Scratch) -> None:
     """Symmetric S1(alpha, 0, 1, 0) draws for 1 <= alpha < 2 from uniforms, in float32 (float64 for float64 out).
 
-    y ~ U[-1/2, 1/2] (float64) gives V's sign and t = |y| its distance to the nearer end in units of
-    pi; u ~ U[0, 1) gives W = -log1p(-u) ~ Exp(1) (unused at alpha = 1: Cauchy, cot(pi t)).
+    y ~ U[-1/2, 1/2] (float64, or float32 from `_float32_uniforms`) gives V's sign and t = |y| its
+    distance to the nearer end in units of pi; u ~ U[0, 1) gives W = -log1p(-u) ~ Exp(1) (unused at
+    alpha = 1: Cauchy, cot(pi t)).
     With c = (1 - alpha/2) pi, X = sign(y) sin(alpha|V|) / cos V * (cos((1-alpha)V) / (W cos V))**p,
     p = (1 - alpha)/alpha, where sin(alpha|V|) = sin(c + alpha pi t) and cos((1-alpha)V) =
     sin(c + (alpha-1) pi t): sums of non-negative terms that never cancel, so in float32
@@ -209,7 +239,7 @@ def _symmetric_from_uniforms(y: torch.Tensor, u, alpha: float, out: torch.Tensor
     work_dtype = torch.float64 if out.dtype == torch.float64 else torch.float32
     direct = out.dtype == work_dtype
     x = out if direct else scratch("x", out.shape, work_dtype)
-    sign = y if work_dtype == torch.float64 else scratch("sign", y.shape, work_dtype).copy_(y)
+    sign = y if y.dtype == work_dtype else scratch("sign", y.shape, work_dtype).copy_(y)
     t = torch.abs(sign, out=scratch("t", y.shape, work_dtype)).clamp_min_(T_MIN)
     if alpha == 1.0:
         torch.mul(t, math.pi, out=x).tan_().reciprocal_()
@@ -218,7 +248,10 @@ def _symmetric_from_uniforms(y: torch.Tensor, u, alpha: float, out: torch.Tensor
         minus_cos_v = torch.mul(t, -math.pi, out=scratch("a", y.shape, work_dtype)).sin_()
         w_cos_v = u.neg_().log1p_().mul_(minus_cos_v)  # (-W)(-cos V) >= 0
         ratio = torch.mul(t, (alpha - 1) * math.pi, out=scratch("b", y.shape, work_dtype)).add_(c).sin_()
-        ratio.div_(w_cos_v).pow_((1 - alpha) / alpha)
+        if x.device.type == "cpu":  # ** p: on a CPU pow_ is compute-bound and a third slower than this
+            ratio.div_(w_cos_v).log2_().mul_((1 - alpha) / alpha).exp2_()
+        else:  # elsewhere one memory-bound pass beats three
+            ratio.div_(w_cos_v).pow_((1 - alpha) / alpha)
         torch.mul(t, alpha * math.pi, out=x).add_(c).sin_()  # sin(alpha |V|)
         x.mul_(ratio).div_(minus_cos_v)
     torch.copysign(x, sign, out=x)

@@ -97,11 +97,24 @@ def test_float32_fast_path_agrees_with_the_float64_general_formula():
 
 
 def test_tail_is_resolved_far_beyond_float32_uniforms():
-    """A 24-bit uniform caps |X| near 1e4 at alpha = 1.75; the 53-bit one reaches the 1e-16 quantile."""
-    y = torch.tensor([2.0 ** -53], dtype=torch.float64)
-    x = torch.empty(1)
-    noise._symmetric_from_uniforms(y, torch.tensor([0.5]), 1.75, x, noise._Scratch("cpu"))
-    assert 1e8 < x.item() < 1e10
+    """A 24-bit uniform caps |X| near 1e4 at alpha = 1.75; a 53-bit one reaches the 1e-16 quantile, and the
+    float32 path's 40-bit y (smallest |y| 2**-41) the 1e-12 one."""
+    x = torch.empty(2)
+    y = torch.tensor([2.0 ** -53, 2.0 ** -41], dtype=torch.float64)
+    noise._symmetric_from_uniforms(y, torch.tensor([0.5, 0.5]), 1.75, x, noise._Scratch("cpu"))
+    assert 1e8 < x[0].item() < 1e10 and 1e6 < x[1].item() < 1e7
+
+
+def test_float32_uniforms_from_one_word_reach_their_lattices_ends():
+    """y = (s + 1/2) 2**-40 from 40 bits (the first half-words and the second's low byte), u = k 2**-24 from the
+    second half-words' other 24 bits: the extreme words give |y| = 2**-41 and 1/2 (rounded), u = 0 and 1 - 2**-24."""
+    first = [0, -1, 2 ** 31 - 1, -2 ** 31]
+    second = [0, -1, 2 ** 31 - 1, -2 ** 31]
+    words = torch.tensor(first + second, dtype=torch.int32).view(torch.int64)
+    y, u = noise._float32_uniforms(words, noise._Scratch("cpu"))
+    assert y.dtype == u.dtype == torch.float32
+    assert y.tolist() == [2.0 ** -41, -2.0 ** -41, 0.5, -0.5]
+    assert u.tolist() == [0.5, 0.5 - 2.0 ** -24, 1 - 2.0 ** -24, 0.0]
 
 
 # --- never a non-finite value ---------------------------------------------------------------------
