@@ -98,6 +98,7 @@ class IterateNoise:
         self.generator = generator
         self.mixing_scale = math.cos(math.pi * alpha / 4) ** (2 / alpha)
         self._scratch = {}
+        self._calls, self._graph = 0, None
 
     def unit_shape(self, weight: torch.Tensor) -> tuple:
         """The shape of the per-unit draws of types 1 and 3, broadcastable against `weight`."""
@@ -109,6 +110,25 @@ class IterateNoise:
 
     @torch.no_grad()
     def __call__(self):
+        """Add one step's noise. On CUDA the second call records the step as a CUDA graph and later
+        calls replay it: one launch instead of dozens of short kernels, which otherwise cost more
+        than the noise's arithmetic. The first call runs eagerly and allocates every buffer."""
+        if self._graph is None and self._calls == 1 and self._graphable():
+            self._graph = torch.cuda.CUDAGraph()
+            self._graph.register_generator_state(self.generator)
+            with torch.cuda.graph(self._graph):
+                self._add_noise()
+        if self._graph is not None:
+            self._graph.replay()
+        else:
+            self._add_noise()
+        self._calls += 1
+
+    def _graphable(self) -> bool:
+        return (self.generator is not None and self.generator.device.type == "cuda"
+                and all(w.is_cuda for w in self.weights) and hasattr(torch.cuda.CUDAGraph, "register_generator_state"))
+
+    def _add_noise(self):
         for weight in self.weights:
             scratch = self._scratch.setdefault(weight.device, _Scratch(weight.device))
             if self.noise_type == 1:

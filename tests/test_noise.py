@@ -344,3 +344,35 @@ def test_training_with_noise_runs_and_the_output_layer_trains(digits, noise_type
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert not torch.allclose(model.output.weight, initial_output)
     assert metrics["train_acc"] > result["history"][0]["train_acc"] + 40.0  # it learns through the noise
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("noise_type", [1, 2, 3])
+def test_cuda_graph_replay_is_reproducible_and_follows_the_law(noise_type):
+    """From the second step on, CUDA replays a recorded graph: it must still draw fresh, correctly
+    distributed noise every step, the same for the same seed, and leave the output layer alone."""
+    def steps(seed, calls=4):
+        model = build_model("fcn", (1, 8, 8), 10, width=4096, depth=2).cuda()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.zero_()
+        add = IterateNoise([model.hidden[0].weight], noise_type, 1.75, step_scale=1.0,
+                           generator=torch.Generator(device="cuda").manual_seed(seed))
+        deltas = []
+        for _ in range(calls):
+            before = model.hidden[0].weight.detach().clone()
+            add()
+            deltas.append((model.hidden[0].weight.detach() - before).cpu())
+        assert add._graph is not None and not model.output.weight.any()
+        return deltas
+
+    first, again, other = steps(0), steps(0), steps(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[2], other[2]) and not torch.equal(first[2], first[3])
+    replayed = first[2][:, 0] if noise_type == 1 else first[2].flatten()[:DRAWS]
+    if noise_type == 1:
+        assert torch.equal(first[2], replayed[:, None].expand_as(first[2]))
+    if noise_type in (1, 2):
+        assert ks_pvalue(replayed.double().numpy(), 1.75, 0.0) > P_MIN
+    else:  # elliptic: each row is Gaussian times one sqrt(A); its squared norm / 64 estimates A
+        assert torch.isfinite(first[2]).all() and (first[2].abs().sum(1) > 0).all()
