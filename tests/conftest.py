@@ -1,6 +1,7 @@
 """Shared fixtures: the embedded digits data, and tiny datasets in torchvision's own on-disk formats."""
 
 import pickle
+import textwrap
 
 import numpy as np
 import pytest
@@ -91,3 +92,30 @@ def htsgd_kernel():
     except NoSuchKernel:
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "htsgd"], check=True)
     return "htsgd"
+
+
+TINY_GROUP = """
+    description: a tiny grid for tests
+    timeout: 600
+    base: {dataset: digits, width: 48, lr: 0.05, batch_size_train: 256, eval_freq: 5,
+           convergence_accuracy: 90.0, iterations: 300, iterate_noise_alpha: 1.75}
+    grid:
+      - iterate_noise: [0]
+      - iterate_noise: [1]
+        iterate_noise_scale: [0.01]
+    seeds: [1, 2]
+"""
+
+
+@pytest.fixture
+def tiny_group(tmp_path):
+    """Write params/tiny.yaml: two noise settings x two seeds of a small digits FCN; `replace` edits its text."""
+    def write(**replace):
+        text = textwrap.dedent(TINY_GROUP)
+        for old, new in replace.values():
+            assert old in text, old
+            text = text.replace(old, new)
+        path = tmp_path / "tiny.yaml"
+        path.write_text(text)
+        return path
+    return write

@@ -1,7 +1,6 @@
 """The notebooks through papermill, and the driver over a tiny group: real kernels, real files."""
 
 import json
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -13,19 +12,6 @@ from htsgd.analyze import COLUMNS
 from htsgd.driver import NOTEBOOKS, run_groups
 
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
-
-TINY_GROUP = """
-    description: a tiny grid for tests
-    timeout: 600
-    base: {dataset: digits, width: 48, lr: 0.05, batch_size_train: 256, eval_freq: 5,
-           convergence_accuracy: 90.0, iterations: 300, iterate_noise_alpha: 1.75}
-    grid:
-      - iterate_noise: [0]
-      - iterate_noise: [1]
-        iterate_noise_scale: [0.01]
-    seeds: [1, 2]
-"""
-
 
 def errors_in(notebook: Path) -> list:
     cells = json.loads(notebook.read_text())["cells"]
@@ -49,14 +35,8 @@ def test_train_notebook_runs_as_opened_by_hand(tmp_path):
     assert len(images) == 2 and not list(tmp_path.glob("*/metrics.json"))
 
 
-def write_group(tmp_path, text=TINY_GROUP, name="tiny"):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def test_driver_builds_the_record_and_a_rerun_skips_everything(tmp_path, capsys):
-    params = write_group(tmp_path)
+def test_driver_builds_the_record_and_a_rerun_skips_everything(tmp_path, capsys, tiny_group):
+    params = tiny_group()
     results = tmp_path / "results"
     assert run_groups([params], results_dir=results) == 0
     group = results / "tiny"
@@ -82,11 +62,10 @@ def test_driver_builds_the_record_and_a_rerun_skips_everything(tmp_path, capsys)
     assert {p: p.stat().st_mtime_ns for p in group.rglob("*") if p.is_file()} == before
 
 
-def test_failed_configuration_is_recorded_and_the_rest_still_runs(tmp_path, capsys):
-    slow = TINY_GROUP.replace("timeout: 600", "timeout: 2").replace("iterations: 300", "iterations: 100000") \
-                     .replace("convergence_accuracy: 90.0", "convergence_accuracy: 100.0").replace("width: 48", "width: 2000")
-    slow = slow.replace("seeds: [1, 2]", "seeds: [1]")
-    params = write_group(tmp_path, slow)
+def test_failed_configuration_is_recorded_and_the_rest_still_runs(tmp_path, capsys, tiny_group):
+    params = tiny_group(timeout=("timeout: 600", "timeout: 2"), cap=("iterations: 300", "iterations: 100000"),
+                        acc=("convergence_accuracy: 90.0", "convergence_accuracy: 100.0"),
+                        width=("width: 48", "width: 2000"), seeds=("seeds: [1, 2]", "seeds: [1]"))
     assert run_groups([params], results_dir=tmp_path / "results") == 1
     err = capsys.readouterr().err
     runs = pd.read_csv(tmp_path / "results" / "tiny" / "runs.csv")

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pandas as pd
@@ -15,16 +14,6 @@ from htsgd import storage
 
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
 
-GROUP = """
-    timeout: 600
-    base: {dataset: digits, width: 48, lr: 0.05, batch_size_train: 256, eval_freq: 5,
-           convergence_accuracy: 90.0, iterations: 300, iterate_noise_alpha: 1.75}
-    grid:
-      - iterate_noise: [0]
-      - iterate_noise: [1]
-        iterate_noise_scale: [0.01]
-    seeds: [1]
-"""
 TRAIN_FLAGS = ["--dataset", "digits", "--width", "256", "--lr", "0.05", "--batch_size_train", "64", "--eval_freq", "20",
                "--convergence_accuracy", "100", "--iterations", "400", "--checkpoint_every", "50", "--iterate_noise", "1",
                "--iterate_noise_scale", "0.01", "--iterate_noise_alpha", "1.75", "--seed", "3", "--no_progress"]
@@ -80,9 +69,8 @@ def assert_nothing_half_done(group_dir):
         assert pd.read_csv(group_dir / "runs.csv")["id"].is_unique
 
 
-def test_group_killed_at_several_points_ends_with_the_uninterrupted_record(tmp_path):
-    params = tmp_path / "tiny.yaml"
-    params.write_text(textwrap.dedent(GROUP))
+def test_group_killed_at_several_points_ends_with_the_uninterrupted_record(tmp_path, tiny_group):
+    params = tiny_group(seeds=("seeds: [1, 2]", "seeds: [1]"))
     finish(["run", str(params), "--results_dir", str(tmp_path / "whole")])
     group = tmp_path / "cut" / "tiny"
     args = ["run", str(params), "--results_dir", str(tmp_path / "cut")]
