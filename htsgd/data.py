@@ -182,7 +182,7 @@ def _check_ecg_split(folder, split, x, y):
     where = f"{folder}/X_{split}.npy, y_{split}.npy"
     if x.ndim != 2 or x.shape[1] != ECG5000_LENGTH or not np.issubdtype(x.dtype, np.number):
         raise DataUnavailable(f"{where}: X must be a numeric array of shape (N, {ECG5000_LENGTH}), got {x.dtype} {x.shape}")
-    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+    if y.shape != (x.shape[0],) or (not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0)):
         raise DataUnavailable(f"{where}: y must hold one integer label per row of X, got {y.dtype} {y.shape}")
     if y.size and (y.min() < 0 or y.max() > 1):
         raise DataUnavailable(

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .models import hidden_layers
-from .prune import column_sq_norms
+from .report import column_norms
 
 
 def learning_curves(history):
@@ -21,10 +21,10 @@ def learning_curves(history):
     return fig
 
 
-def column_norm_distribution(model, pruning_type: str = "filter"):
+def column_norm_distribution(model):
     """The complementary CDF of the first prunable layer's column norms, on log-log axes."""
     name, layer = hidden_layers(model)[0]
-    norms = np.sort(column_sq_norms(layer.weight.detach().cpu(), pruning_type).sqrt().numpy())
+    norms = np.sort(column_norms(layer.weight))
     share_above = 1.0 - np.arange(len(norms)) / len(norms)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.loglog(norms, share_above, marker=".", linestyle="none", markersize=3)

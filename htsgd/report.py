@@ -24,6 +24,7 @@ from matplotlib.ticker import LogFormatter, NullLocator
 from . import storage
 from .data import NUM_CLASSES
 from .models import build_model, hidden_layers
+from .prune import column_sq_norms
 
 MCE_RATIO = 0.1  # the paper's pruning criterion: removed squared norm <= 10 % of the layer's
 IGNORED_STATUSES = ("failed", "pending")
@@ -227,7 +228,7 @@ def first_hidden_weight_name(model: str, dataset: str, width: int, depth: int) -
 
 def column_norms(weight: torch.Tensor) -> np.ndarray:
     """The l2 norm of each hidden unit's incoming weights (a Linear row, or a whole conv filter)."""
-    return weight.detach().double().flatten(1).norm(dim=1).numpy()
+    return column_sq_norms(weight.cpu(), "filter").sqrt().numpy()
 
 
 def plot_column_norms(group_dir, runs: pd.DataFrame, path) -> Path | None:
