@@ -1,6 +1,7 @@
 """`htsgd run`: execute an experiment group's notebooks through papermill, resumably.
 
-For every configuration the train notebook is executed into `<group>/<id>/train.ipynb`.
+For every configuration the train notebook is executed into `<group>/<id>/train.ipynb`, with
+paths passed relative to the notebook's working folder (its own), so the record is relocatable.
 It is executed under a temporary name and renamed when it succeeds, so a configuration is
 complete exactly when its executed notebook and its metrics both exist; anything else is
 redone (resuming a checkpoint if there is one). Failures are recorded and the rest goes on.
@@ -8,6 +9,7 @@ redone (resuming a checkpoint if there is one). Failures are recorded and the re
 
 import csv
 import io
+import os
 import sys
 import time
 from dataclasses import fields
@@ -60,7 +62,7 @@ def run_group(group: Group, group_dir: Path, data_dir, device, notebooks) -> lis
     for n, config_id in enumerate(todo, 1):
         run_dir = group_dir / config_id
         print(f"[{n}/{len(todo)}] {config_id} (elapsed {_clock(time.monotonic() - started)})", flush=True)
-        parameters = {**group.configs[config_id].to_dict(), "run_dir": str(run_dir), "data_dir": str(data_dir),
+        parameters = {**group.configs[config_id].to_dict(), "run_dir": ".", "data_dir": _relative(data_dir, run_dir),
                       "device": device, "progress": False}
         error = execute(notebooks / "train.ipynb", run_dir / "train.ipynb", parameters, group.timeout)
         if error is None and not storage.is_complete(run_dir):
@@ -75,7 +77,7 @@ def run_group(group: Group, group_dir: Path, data_dir, device, notebooks) -> lis
             print(f"    {error['status']}: {error['error']}", flush=True)
     runs_csv = write_runs_csv(group, group_dir)
     finished = [group_dir / i / storage.METRICS for i in group.configs if is_finished(group_dir / i)]
-    analysis = {**group.analysis, "data_dir": str(data_dir), "device": device}
+    analysis = {**group.analysis, "data_dir": _relative(data_dir, group_dir), "device": device}
     if not finished:
         print(f"{group.name}: no finished runs to analyse", flush=True)
     elif _up_to_date(group_dir / "analyze.ipynb", [group.path, *finished]):
@@ -92,7 +94,7 @@ def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dic
     """Execute the group-level notebook `name` (analyze or report) into the group's folder."""
     print(f"{group.name}: {name}", flush=True)
     error = execute(notebooks / f"{name}.ipynb", group_dir / f"{name}.ipynb",
-                    {"group_dir": str(group_dir), **parameters}, group.timeout)
+                    {"group_dir": ".", **parameters}, group.timeout)
     print("    done" if error is None else f"    {error['status']}: {error['error']}", flush=True)
     return [] if error is None else [(group_dir / f"{name}.failed.ipynb", error["error"])]
 
@@ -126,7 +128,7 @@ def execute(notebook: Path, output: Path, parameters: dict, timeout: int):
     output.parent.mkdir(parents=True, exist_ok=True)
     running = output.with_suffix(".running.ipynb")
     try:
-        papermill.execute_notebook(str(notebook), str(running), parameters=parameters, kernel_name=KERNEL,
+        papermill.execute_notebook(_relative(notebook), _relative(running), parameters=parameters, kernel_name=KERNEL,
                                    cwd=str(output.parent), execution_timeout=timeout, progress_bar=False)
     except NoSuchKernel:
         raise UserError(f"no Jupyter kernel named {KERNEL!r}; run `make setup` (it registers the kernel in .venv)") from None
@@ -138,6 +140,11 @@ def execute(notebook: Path, output: Path, parameters: dict, timeout: int):
     running.replace(output)
     output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
     return None
+
+
+def _relative(path, start=".") -> str:
+    """`path` relative to `start`: what the executed notebooks record, so the record names no machine's folders."""
+    return os.path.relpath(path, start)
 
 
 def _one_line(err) -> str:
