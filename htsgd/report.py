@@ -312,9 +312,9 @@ def write_report(group_dir) -> list[Path]:
         per_seed = per_seed_table(mce)
         summary = summary_table(per_seed)
         written += [
-            storage.write_text(tables / SUMMARY_MD, summary_markdown(summary, f"Pruning at mce {MCE_RATIO:g}: {group.name}")),
+            storage.write_text(tables / SUMMARY_MD, summary_markdown(summary, f"Pruning at mce {MCE_RATIO:g}: {group.resolve().name}")),
             storage.write_text(tables / SUMMARY_CSV, summary.to_csv(index=False)),
-            storage.write_text(tables / PER_SEED_MD, per_seed_markdown(per_seed, f"Every seed: {group.name}")),
+            storage.write_text(tables / PER_SEED_MD, per_seed_markdown(per_seed, f"Every seed: {group.resolve().name}")),
             storage.write_text(tables / PER_SEED_CSV, per_seed.to_csv(index=False)),
             plot_pruning_ratio_vs_width(per_seed, figures / RATIO_VS_WIDTH_PNG),
         ]

@@ -53,6 +53,8 @@ def test_driver_builds_the_record_and_a_rerun_skips_everything(tmp_path, capsys,
                  "figures/column_norms.png", "figures/accuracy_vs_pruned_fraction.png", "analyze.ipynb", "report.ipynb"):
         assert (group / name).is_file(), name
     assert not errors_in(group / "analyze.ipynb") and not errors_in(group / "report.ipynb")
+    assert (group / "tables" / "pruning_summary.md").read_text().startswith("# Pruning at mce 0.1: tiny\n")
+    assert not any(str(tmp_path) in p.read_text() for p in group.rglob("*.ipynb"))  # relative paths only
 
     before = {p: p.stat().st_mtime_ns for p in group.rglob("*") if p.is_file()}
     capsys.readouterr()
