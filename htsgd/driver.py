@@ -22,6 +22,8 @@ from .errors import UserError
 from .params import Group, load_group
 
 KERNEL = "htsgd"
+# The kernel warns at every start that its local TCP link is unencrypted; only its errors should reach the log.
+KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 RUN_COLUMNS = ["id"] + [f.name for f in fields(TrainConfig)] + ["status", "steps", "wall_time", "train_acc", "test_acc", "error"]
 
@@ -129,7 +131,8 @@ def execute(notebook: Path, output: Path, parameters: dict, timeout: int):
     running = output.with_suffix(".running.ipynb")
     try:
         papermill.execute_notebook(_relative(notebook), _relative(running), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(output.parent), execution_timeout=timeout, progress_bar=False)
+                                   cwd=str(output.parent), execution_timeout=timeout, progress_bar=False,
+                                   extra_arguments=KERNEL_QUIET)
     except NoSuchKernel:
         raise UserError(f"no Jupyter kernel named {KERNEL!r}; run `make setup` (it registers the kernel in .venv)") from None
     except Exception as err:  # the notebook's own error: record it, keep going
