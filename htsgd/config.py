@@ -88,12 +88,18 @@ RULES = {
 FIELD_TYPES = {f.name: f.type if isinstance(f.type, str) else f.type.__name__ for f in fields(TrainConfig)}
 
 
+def check_known(key, allowed, where: str, list_allowed: bool = False):
+    """Raise a ConfigError for a key not in `allowed`, suggesting the closest one."""
+    if key not in allowed:
+        close = difflib.get_close_matches(str(key), list(allowed), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        listed = f"; allowed: {', '.join(allowed)}" if list_allowed else ""
+        raise ConfigError(f"{where}: unknown key {key!r}{hint}{listed}")
+
+
 def coerce(key: str, value, where: str = "config"):
     """`value` as the type of field `key`, or a ConfigError naming where it came from."""
-    if key not in FIELD_TYPES:
-        close = difflib.get_close_matches(key, FIELD_TYPES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+    check_known(key, FIELD_TYPES, where)
     kind = FIELD_TYPES[key]
     bad = ConfigError(f"{where}: {key} = {value!r} is not {_type_name(kind)}"
                       + (" (write floats with a dot, e.g. 1.0e-3)" if isinstance(value, str) and kind == "float" else ""))

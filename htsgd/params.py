@@ -5,14 +5,13 @@ such mappings is the union of their products) and `seeds`. Every configuration i
 here, with the file and key named, before anything runs.
 """
 
-import difflib
 import itertools
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from .config import TrainConfig, coerce, make_config
+from .config import TrainConfig, check_known, coerce, make_config
 from .errors import UserError
 
 GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "analysis", "notes")
@@ -46,7 +45,7 @@ def load_group(path) -> Group:
     if not isinstance(spec, dict):
         raise UserError(f"{path}: expected a mapping with keys {', '.join(GROUP_KEYS)}")
     for key in spec:
-        _known(key, GROUP_KEYS, f"{path}")
+        check_known(key, GROUP_KEYS, f"{path}", list_allowed=True)
     base = spec.get("base") or {}
     if not isinstance(base, dict):
         raise UserError(f"{path}: base must be a mapping of training parameters, got {base!r}")
@@ -67,13 +66,6 @@ def load_group(path) -> Group:
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise UserError(f"{path}: timeout = {timeout!r} is not allowed; use whole seconds >= 1")
     return Group(path.stem, path, configs, timeout, _analysis(spec.get("analysis") or {}, path))
-
-
-def _known(key, allowed, where):
-    if key not in allowed:
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(allowed)}")
 
 
 def _check_value(key, value, where):
@@ -120,7 +112,7 @@ def _analysis(analysis, path) -> dict:
         raise UserError(f"{path}: analysis must be a mapping, got {analysis!r}")
     chosen = {key: allowed[0] for key, allowed in ANALYSIS_KEYS.items()}
     for key, value in analysis.items():
-        _known(key, tuple(ANALYSIS_KEYS), f"{path}: analysis")
+        check_known(key, tuple(ANALYSIS_KEYS), f"{path}: analysis", list_allowed=True)
         if value not in ANALYSIS_KEYS[key]:
             raise UserError(f"{path}: analysis.{key} = {value!r} is not allowed; use one of {', '.join(ANALYSIS_KEYS[key])}")
         chosen[key] = value
