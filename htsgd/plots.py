@@ -1,10 +1,9 @@
 """Figures of a single run, for the train notebook."""
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from .models import hidden_layers
-from .report import column_norms
+from .report import norm_ccdf
 
 
 def learning_curves(history):
@@ -24,11 +23,10 @@ def learning_curves(history):
 def column_norm_distribution(model):
     """The complementary CDF of the first prunable layer's column norms, on log-log axes."""
     name, layer = hidden_layers(model)[0]
-    norms = np.sort(column_norms(layer.weight))
-    share_above = 1.0 - np.arange(len(norms)) / len(norms)
+    norms, share_at_least = norm_ccdf(layer.weight)
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.loglog(norms, share_above, marker=".", linestyle="none", markersize=3)
-    ax.set(xlabel=f"column norm ({name})", ylabel="fraction of columns with a larger norm",
+    ax.loglog(norms, share_at_least, marker=".", linestyle="none", markersize=3)
+    ax.set(xlabel=f"column norm ({name})", ylabel="fraction of columns with norm ≥ x",
            title=f"{len(norms)} columns")
     fig.tight_layout()
     return fig

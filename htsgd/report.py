@@ -231,6 +231,14 @@ def column_norms(weight: torch.Tensor) -> np.ndarray:
     return column_sq_norms(weight.cpu(), "filter").sqrt().numpy()
 
 
+def norm_ccdf(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted positive finite column norms, and the fraction of columns whose norm is at least each one
+    (the complementary CDF; drawable on log-log axes, the largest norm keeping a share above 0)."""
+    norms = np.sort(column_norms(weight))
+    norms = norms[np.isfinite(norms) & (norms > 0)]
+    return norms, 1.0 - np.arange(len(norms)) / len(norms)
+
+
 def plot_column_norms(group_dir, runs: pd.DataFrame, path) -> Path | None:
     """Complementary CDF of the first hidden layer's column norms, per setting, lowest seed, largest width.
 
@@ -250,9 +258,7 @@ def plot_column_norms(group_dir, runs: pd.DataFrame, path) -> Path | None:
             print(f"report: column norms: no {weights_file}; {label} left out")
             continue
         name = first_hidden_weight_name(run["model"], run["dataset"], run["width"], run["depth"])
-        norms = np.sort(column_norms(storage.load_torch(weights_file)[name]))
-        norms = norms[np.isfinite(norms) & (norms > 0)]
-        share_at_least = 1.0 - np.arange(len(norms)) / len(norms)
+        norms, share_at_least = norm_ccdf(storage.load_torch(weights_file)[name])
         ax.plot(norms, share_at_least, color=color, label=f"{label} (seed {int(run['seed'])})")
         drawn += 1
     if not drawn:
