@@ -21,10 +21,12 @@ def _add_train_flags(parser):
         else:
             parser.add_argument(f"--{f.name}", type={"int": int, "float": float, "str": str}[kind],
                                 default=f.default, help=f"{HELP[f.name]} (default: {f.default})")
-    parser.add_argument("--save_dir", default="results/", help="folder for this run's outputs (default: results/)")
+    parser.add_argument("--save_dir", default=None,
+                        help="folder for this run's outputs (default: a new folder under results/train/)")
     parser.add_argument("--data_dir", default="data", help="where datasets live or are downloaded to (default: data)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of a finished run in --save_dir")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run in --save_dir (only a folder that holds exactly one htsgd run)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
@@ -35,8 +37,8 @@ def _add_analyze_flags(parser):
     parser.add_argument("--compression_error_metric", choices=["fro_squared", "frob"], default="fro_squared",
                         help="removed share measured in squared (default) or plain Frobenius norm")
     parser.add_argument("--ignore_last_layer", action="store_true", help="leave the output layer out of the pruning ratio (as in the paper)")
-    parser.add_argument("--pruning_type", choices=["filter", "kernel"], default="filter",
-                        help="convolutions: one column per output filter or per (out, in) kernel")
+    parser.add_argument("--pruning_type", choices=["filter", "kernel"], default="kernel",
+                        help="convolutions: one column per output filter or per (out, in) kernel (default: kernel, as the original)")
     parser.add_argument("--data_dir", default="data", help="where datasets live (default: data)")
     parser.add_argument("--device", default=None, help="default: cuda when available")
 
@@ -57,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results_dir", default="results", type=Path, help="writes <results_dir>/<group>/ (default: results)")
     run.add_argument("--data_dir", default="data", type=Path, help="where datasets live or are downloaded to (default: data)")
     run.add_argument("--device", default=None, help="default: cuda when available")
+    run.add_argument("--retrain_stale", action="store_true",
+                     help="retrain configurations whose folders hold runs trained with other flags "
+                          "(the old folders are moved to <results_dir>/<group>.superseded/)")
     report = commands.add_parser("report", help="rerun a group's report notebook over its existing results")
     report.add_argument("params", type=Path, help="params/<group>.yaml")
     report.add_argument("--results_dir", default="results", type=Path)
@@ -71,10 +76,11 @@ def main(argv=None) -> int:
             train_command(args)
         elif args.command == "analyze":
             from .analyze import analyze_command
-            analyze_command(args)
+            return analyze_command(args)
         elif args.command == "run":
             from .driver import run_groups
-            return run_groups(args.params, args.results_dir, args.data_dir, args.device)
+            return run_groups(args.params, args.results_dir, args.data_dir, args.device,
+                              retrain_stale=args.retrain_stale)
         elif args.command == "report":
             from .driver import report_group
             return report_group(args.params, args.results_dir)

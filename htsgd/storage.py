@@ -1,8 +1,8 @@
-"""Files written atomically, and the layout of a run folder.
+"""Files written atomically, and read safely.
 
 A result file either exists complete or not at all: everything is written to a temporary
 file in the same folder and renamed into place, so a crash never leaves half a file.
-`metrics.json` is written last; a run folder is complete exactly when it exists.
+What a run folder holds is `run_folder`'s business.
 """
 
 import json
@@ -11,10 +11,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-
-CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT = "config.json", "model.pt", "history.csv", "metrics.json", "checkpoint.pt"
-FAILURE = "failure.json"  # the driver's note of why the last attempt at a run failed
-
 
 def atomic_write(path, write) -> Path:
     """Call `write(file_object)` on a temporary file beside `path`, then rename it to `path`."""
@@ -52,13 +48,3 @@ def save_torch(path, obj) -> Path:
 def load_torch(path, map_location="cpu"):
     """Load tensors only: a pickled payload in a weights file is refused, never executed."""
     return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def holds_foreign_files(run_dir) -> bool:
-    """Whether `run_dir` has files that are neither a run's nor the driver's (its notebooks, failure note)."""
-    run_dir = Path(run_dir)
-    return run_dir.is_dir() and any(p.suffix != ".ipynb" and p.name != FAILURE for p in run_dir.iterdir())
-
-
-def is_complete(run_dir) -> bool:
-    return (Path(run_dir) / METRICS).is_file()

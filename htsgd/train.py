@@ -5,17 +5,13 @@ steps (step 0 included) evaluate on the full train and test sets; stop once trai
 reaches `convergence_accuracy` or the step cap is hit; otherwise add the iterate noise.
 """
 
-import csv
-import io
 import math
 import time
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from . import storage
 from .config import TrainConfig
 from .data import Data
 from .evaluate import evaluate
@@ -43,26 +39,25 @@ def epoch_order(epoch: int, num_examples: int, seed: int, device) -> torch.Tenso
     return torch.randperm(num_examples, generator=generator, device=device)
 
 
-def train(config: TrainConfig, data: Data, run_dir=None, device=None, progress: bool = True) -> dict:
-    """Train one configuration; write its folder if `run_dir` is given; return the final metrics."""
+def train(config: TrainConfig, data: Data, device=None, progress: bool = True, resume: dict | None = None,
+          on_checkpoint=None) -> dict:
+    """Train one configuration and return its metrics, history and model; write nothing.
+
+    `resume` is a state that `on_checkpoint(state)` was given earlier (every `checkpoint_every`
+    steps): training goes on from it exactly as if it had never stopped.
+    """
     device = torch.device(device or data.train_x.device)
-    run_dir = Path(run_dir) if run_dir is not None else None
     torch.manual_seed(config.seed)
     model = build_model(config.model, data.input_shape, data.num_classes, config.width, config.depth).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.mom, weight_decay=config.wd)
     noise_generator = torch.Generator(device=device).manual_seed(config.seed + NOISE_STREAM)
     add_noise = make_noise(config, model, noise_generator)
     history, step, elapsed = [], 0, 0.0
-    if run_dir is not None:
-        checkpoint = run_dir / storage.CHECKPOINT
-        if checkpoint.is_file():
-            state = storage.load_torch(checkpoint, map_location=device)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            noise_generator.set_state(state["noise_generator"].cpu())
-            history, step, elapsed = state["history"], state["step"], state["elapsed"]
-        else:
-            storage.write_json(run_dir / storage.CONFIG, config.to_dict())
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        noise_generator.set_state(resume["noise_generator"].cpu())
+        history, step, elapsed = resume["history"], resume["step"], resume["elapsed"]
 
     n = len(data.train_y)
     batches_per_epoch = math.ceil(n / config.batch_size_train)
@@ -99,17 +94,17 @@ def train(config: TrainConfig, data: Data, run_dir=None, device=None, progress: 
         else:
             if add_noise is not None:
                 add_noise()
-            if run_dir is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
-                _save_checkpoint(run_dir, model, optimizer, noise_generator, history, step, time.perf_counter() - started)
+            if on_checkpoint is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
+                on_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "noise_generator": noise_generator.get_state(), "history": history, "step": step,
+                               "elapsed": time.perf_counter() - started})
     bar.close()
     wall_time = time.perf_counter() - started
     if history[-1]["step"] != step - 1:
         history.append(_record(step - 1, model, data))
     final = history[-1]
     metrics = {"status": status, "steps": step, "wall_time": wall_time, "steps_per_second": step / wall_time,
-               **{k: final[k] for k in HISTORY_COLUMNS[1:]}}
-    if run_dir is not None:
-        _write_run(run_dir, model, history, metrics)
+               **{k: final[k] for k in HISTORY_COLUMNS[1:]}, "max_train_loss_ratio": max_train_loss_ratio(history)}
     return {"metrics": metrics, "history": history, "model": model}
 
 
@@ -128,23 +123,9 @@ def _record(step, model, data) -> dict:
     return {"step": step, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
 
 
-def _save_checkpoint(run_dir, model, optimizer, noise_generator, history, step, elapsed):
-    storage.save_torch(run_dir / storage.CHECKPOINT, {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "noise_generator": noise_generator.get_state(), "history": history, "step": step, "elapsed": elapsed})
-
-
-def history_csv(history) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, HISTORY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    return out.getvalue()
-
-
-def _write_run(run_dir, model, history, metrics):
-    """Weights and history first, metrics last: metrics.json marks the run complete."""
-    storage.save_torch(run_dir / storage.WEIGHTS, {k: v.cpu() for k, v in model.state_dict().items()})
-    storage.write_text(run_dir / storage.HISTORY, history_csv(history))
-    storage.write_json(run_dir / storage.METRICS, metrics)
-    (run_dir / storage.CHECKPOINT).unlink(missing_ok=True)
+def max_train_loss_ratio(history) -> float:
+    """The largest train loss of any evaluation over the one at step 0: how far training was thrown off."""
+    losses = [row["train_loss"] for row in history]
+    if not all(math.isfinite(loss) for loss in losses):
+        return math.inf
+    return max(losses) / losses[0] if losses[0] > 0 else math.nan

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import htsgd.train as train_module
-from htsgd import storage
+from htsgd import run_folder, storage
 from htsgd.config import make_config
+from htsgd.run_folder import train_in_folder
 from htsgd.train import HISTORY_COLUMNS, epoch_order, train
 
 
@@ -17,18 +18,23 @@ def config(**overrides):
 
 
 def test_converges_and_writes_its_folder(digits, tmp_path):
-    result = train(config(), digits, run_dir=tmp_path / "run", progress=False)
+    result = train_in_folder(config(), digits, tmp_path / "run", progress=False, command="htsgd train (test)")
     m = result["metrics"]
     assert m["status"] == "converged" and m["train_acc"] >= 90.0 and m["steps"] > 1
     steps = [row["step"] for row in result["history"]]
     assert steps[:-1] == list(range(0, steps[-1], 10)) or steps == list(range(0, steps[-1] + 1, 10))
     assert steps[-1] == m["steps"] - 1
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "history.csv", "metrics.json", "model.pt"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "history.csv", "metrics.json", "model.pt",
+                                                                      "provenance.json"]
     assert storage.read_json(tmp_path / "run" / "config.json") == config().to_dict()
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     assert list(rows[0]) == HISTORY_COLUMNS and len(rows) == len(steps)
     saved = storage.read_json(tmp_path / "run" / "metrics.json")
-    assert set(saved) >= {"status", "steps", "wall_time", "steps_per_second", "train_acc", "test_acc"}
+    assert set(saved) >= {"status", "steps", "wall_time", "steps_per_second", "train_acc", "test_acc", "max_train_loss_ratio"}
+    losses = [float(row["train_loss"]) for row in rows]
+    assert saved["max_train_loss_ratio"] == pytest.approx(max(losses) / losses[0])
+    origin = storage.read_json(tmp_path / "run" / "provenance.json")
+    assert origin["command"] == "htsgd train (test)" and len(origin["source_digest"]) == 64
     weights = storage.load_torch(tmp_path / "run" / "model.pt")
     assert torch.equal(weights["output.weight"], result["model"].output.weight.detach())
 
@@ -53,7 +59,7 @@ def test_noise_hook_runs_after_every_step_but_the_last(digits, monkeypatch):
 
 def test_divergence_is_a_recorded_outcome(digits, tmp_path):
     huge = dataclasses.replace(digits, train_x=digits.train_x * 1e12)  # the first update overflows to inf
-    result = train(config(lr=1.0, eval_freq=1), huge, run_dir=tmp_path, progress=False)
+    result = train_in_folder(config(lr=1.0, eval_freq=1), huge, tmp_path, progress=False)
     assert result["metrics"]["status"] == "diverged"
     assert storage.read_json(tmp_path / "metrics.json")["status"] == "diverged"
 
@@ -82,7 +88,7 @@ def test_epoch_order_is_a_fresh_permutation_per_epoch():
 
 def test_interrupted_run_resumes_to_the_same_result(digits, tmp_path, monkeypatch):
     cfg = config(iterations=40, eval_freq=5, checkpoint_every=10, convergence_accuracy=100.0)
-    whole = train(cfg, digits, run_dir=tmp_path / "whole", progress=False)
+    whole = train_in_folder(cfg, digits, tmp_path / "whole", progress=False)
 
     record = train_module._record
 
@@ -93,10 +99,30 @@ def test_interrupted_run_resumes_to_the_same_result(digits, tmp_path, monkeypatc
 
     monkeypatch.setattr(train_module, "_record", crash_at_step_25)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, digits, run_dir=tmp_path / "cut", progress=False)
+        train_in_folder(cfg, digits, tmp_path / "cut", progress=False)
     assert (tmp_path / "cut" / "checkpoint.pt").is_file() and not (tmp_path / "cut" / "metrics.json").exists()
     monkeypatch.setattr(train_module, "_record", record)
-    resumed = train(cfg, digits, run_dir=tmp_path / "cut", progress=False)
+    resumed = train_in_folder(cfg, digits, tmp_path / "cut", progress=False)
     assert resumed["history"] == whole["history"]
     assert all(torch.equal(p, q) for p, q in zip(whole["model"].parameters(), resumed["model"].parameters()))
     assert not (tmp_path / "cut" / "checkpoint.pt").exists()
+
+
+def test_the_training_loop_writes_nothing_and_hands_checkpoints_to_its_caller(digits, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    states = []
+    train(config(iterations=30, checkpoint_every=10, convergence_accuracy=100.0), digits, progress=False,
+          on_checkpoint=states.append)
+    assert [s["step"] for s in states] == [10, 20] and not list(tmp_path.iterdir())
+
+
+def test_max_train_loss_ratio():
+    history = [{"train_loss": 2.0}, {"train_loss": 30.0}, {"train_loss": 0.1}]
+    assert train_module.max_train_loss_ratio(history) == 15.0
+    assert train_module.max_train_loss_ratio(history + [{"train_loss": float("nan")}]) == float("inf")
+
+
+def test_a_folder_of_another_configuration_is_refused(digits, tmp_path):
+    train_in_folder(config(iterations=5), digits, tmp_path, progress=False)
+    with pytest.raises(run_folder.UserError, match=r"different configuration \(lr: 0.05 -> 0.1\)"):
+        train_in_folder(config(iterations=5, lr=0.1), digits, tmp_path, progress=False)
