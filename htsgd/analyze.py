@@ -1,43 +1,74 @@
-"""Prune every finished run in a folder and evaluate the pruned networks (the seed's `analyze.py`).
+"""Prune every run, evaluate the pruned networks, and measure what makes them prunable (the seed's `analyze.py`).
 
-`htsgd analyze --results_folder DIR ...` finds every complete run folder under DIR (a folder
-with `metrics.json`; direct subfolders and nested layouts such as `DIR/<group>/<run>` alike;
-`DIR/summary` is skipped), loads its `config.json` and `model.pt` (tensors only), prunes it at
-each criterion value (mce: 0.0 and 0.1; parameter_ratio: 0.0, 0.1, ..., 1.0), evaluates the
-pruned network on the full train and test sets and writes one row per run and criterion value
-to `DIR/summary/results_<pruning_type>_<criterion>.csv`. The stored weights are only read.
+Each analysed run is pruned at every value of each criterion (mce: 0.0 and 0.1; parameter_ratio:
+0.0, 0.1, ..., 1.0) and evaluated on the full train and test sets: one row per run and value in
+`summary/results_<pruning_type>_<criterion>.csv`, with the original's columns, then:
 
-Column notes: `exp_key` is the run folder's path relative to DIR; `batch_size` is the run's
-`batch_size_train`; `iterations` is the number of steps the run actually took (`steps` in its
-metrics.json), not the configured cap; `status` is the run's final status (converged, cap,
-diverged, not_learning); the losses and accuracies are those of the pruned network;
-`pruning_ratio` leaves the output layer out of both counts with `ignore_last_layer`.
-With `compression_error_metric="frob"` the criterion is labelled `mce_frob` (in the file name
-and the `pruning_criterion` column), so it never overwrites the default `fro_squared` results.
+* `status`: the run's final status (converged, cap, diverged, not_learning; in a group also
+  failed, timeout, pending), or `error` when the run could not be analysed, its reason in `error`;
+* `steps`: the steps the run took (`iterations` is the configured cap, as the original wrote it);
+* `prunable_within_1pt`: the equal-accuracy fraction. Columns of every hidden layer are removed
+  smallest norm first (mce's order) in steps of 2 % (`SWEEP_FRACTIONS`), and the test accuracy is
+  taken at each step; the answer is the last fraction before the first step whose accuracy is more
+  than 1 point below the run's own unpruned test accuracy (a prefix rule: a later recovery does not
+  count). `prunable_within_1pt_of_noiseless` applies the same rule with the median unpruned test
+  accuracy of the converged seeds of the no-noise configuration with the same other flags as the
+  reference (empty without one); it is 0 also when the unpruned network is itself more than 1 point
+  below that reference;
+* `hill_alpha`, `block_alpha`: tail indices of the first hidden layer (`tail_index`).
+
+Runs that are not analysed (diverged: their weights are not finite; failed, timeout, pending,
+incomplete; errors) still have their rows, with empty metrics. `summary/sweep_<pruning_type>.csv`
+holds every run's sweep and `summary/column_norms.csv` every column norm of its first hidden
+layer, so the report never needs the weights. Noise-free rows carry `it_noise_alpha` and
+`it_noise_scale` 0.0, as the original writes them. The stored weights are only read.
 """
 
 import io
 import math
-import pickle
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from . import storage
-from .config import make_config
-from .data import load
+from . import run_folder, storage
+from .config import TrainConfig, make_config
+from .data import DataUnavailable, load
 from .errors import UserError
 from .evaluate import evaluate
-from .models import build_model
+from .models import build_model, hidden_layers
+from .prune import COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, PRUNING_CRITERIA, PRUNING_TYPES, column_sq_norms, prune_model
+from .tail_index import column_tail_indices
 from .train import default_device
-from .prune import COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, PRUNING_CRITERIA, PRUNING_TYPES, prune_model
 
-COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
-           "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
-           "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "status"]
+ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
+                    "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
+                    "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio"]
+RUN_METRICS = ["prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
+COLUMNS = ORIGINAL_COLUMNS + ["status", "error", "steps"] + RUN_METRICS
+SWEEP_COLUMNS = ["exp_key", "fraction", "test_acc", "pruning_ratio"]
 SUMMARY = "summary"
-RUN_FILES = (storage.CONFIG, storage.WEIGHTS, storage.HISTORY, storage.CHECKPOINT)
+SWEEP_FRACTIONS = tuple(k / 50 for k in range(51))  # steps of 2 % of the columns
+TOLERANCE = 1.0  # accuracy points
+ANALYSED = ("converged", "cap", "not_learning")  # finite weights; a diverged run's are not
+NOISE_KEYS = ("iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter")
+NOT_A_SETTING = NOISE_KEYS + ("seed", "checkpoint_every")  # what may differ from a no-noise reference
+
+
+class AnalysisError(UserError):
+    """Some runs could not be analysed; their rows are written with status `error`."""
+
+
+@dataclass
+class Run:
+    """One run to analyse: where it is, its configuration (None if unreadable) and what is known of it."""
+    exp_key: str
+    path: Path
+    config: dict | None
+    status: str
+    error: str = ""
 
 
 def criterion_label(pruning_criterion: str, compression_error_metric: str = "fro_squared") -> str:
@@ -48,151 +79,261 @@ def criterion_label(pruning_criterion: str, compression_error_metric: str = "fro
 
 
 def results_path(results_folder, pruning_criterion="mce", compression_error_metric="fro_squared",
-                 pruning_type="filter") -> Path:
+                 pruning_type="kernel") -> Path:
     label = criterion_label(pruning_criterion, compression_error_metric)
     return Path(results_folder) / SUMMARY / f"results_{pruning_type}_{label}.csv"
 
 
-def find_runs(results_folder) -> tuple[list[Path], list[Path]]:
-    """(complete, incomplete) run folders under `results_folder`, sorted; `summary/` and hidden folders skipped.
-
-    A folder with metrics.json is a complete run (not searched further); one with another run file
-    (config.json, model.pt, history.csv, checkpoint.pt) but no metrics.json is an incomplete run.
-    Any other folder is searched for runs.
-    """
+def find_runs(results_folder) -> list[Run]:
+    """Every run folder under `results_folder` (a folder with config.json or metrics.json), sorted;
+    `summary/` and hidden folders are skipped, and a run folder is not searched further."""
     root = Path(results_folder)
-    complete, incomplete = [], []
+    runs = []
 
     def visit(folder: Path):
         for child in sorted(p for p in folder.iterdir() if p.is_dir()):
             if child.name.startswith(".") or (folder == root and child.name == SUMMARY):
                 continue
-            if storage.is_complete(child):
-                complete.append(child)
-            elif any((child / f).is_file() for f in RUN_FILES):
-                incomplete.append(child)
+            if run_folder.is_run_folder(child):
+                runs.append(_folder_run(root, child))
             else:
                 visit(child)
 
     visit(root)
-    return complete, incomplete
+    return runs
 
 
-def analyze_run(run_dir, data, pruning_criterion="mce", compression_error_metric="fro_squared",
-                ignore_last_layer=True, pruning_type="filter", device="cpu", exp_key=None) -> list[dict]:
-    """One row (a dict with COLUMNS) per criterion value for the run in `run_dir`, on `data` already loaded."""
-    run_dir = Path(run_dir)
-    config = make_config(storage.read_json(run_dir / storage.CONFIG), where=str(run_dir / storage.CONFIG))
-    metrics = storage.read_json(run_dir / storage.METRICS)
+def _folder_run(root: Path, path: Path) -> Run:
+    key = path.relative_to(root).as_posix()
+    try:
+        config = run_folder.read_config(path)
+        if config is None:
+            return Run(key, path, None, "error", f"no {run_folder.CONFIG}: the run's configuration is unknown")
+        if not run_folder.is_complete(path):
+            return Run(key, path, config, "incomplete", f"no {run_folder.METRICS}: training did not finish")
+        return Run(key, path, config, run_folder.read_metrics(path)["status"])
+    except (OSError, ValueError, KeyError) as err:
+        return Run(key, path, None, "error", _reason(err))
+
+
+def group_runs(group_dir) -> list[Run]:
+    """The runs a group's runs.csv lists (its current grid), each checked against its folder's config.json."""
+    group = Path(group_dir)
+    table = pd.read_csv(group / "runs.csv", dtype={"id": str, "error": str}, keep_default_na=False)
+    runs = []
+    for row in table.to_dict("records"):
+        config = make_config({f.name: row[f.name] for f in fields(TrainConfig)}, where=f"{group / 'runs.csv'}: {row['id']}").to_dict()
+        run = Run(row["id"], group / row["id"], config, row["status"], row.get("error", ""))
+        saved = run_folder.read_config(run.path) if run.status in ANALYSED else config
+        if saved != config:
+            run.status, run.error = "error", "config.json differs from runs.csv: " + "; ".join(run_folder.differences(saved or {}, config))
+        runs.append(run)
+    return runs
+
+
+def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared", ignore_last_layer=True,
+                pruning_type="kernel", device="cpu") -> dict:
+    """Prune and evaluate one run: rows per criterion, its sweep, its first layer's column norms and tail indices."""
+    config = make_config(run.config, where=str(run.path / run_folder.CONFIG))
     model = build_model(config.model, data.input_shape, data.num_classes, config.width, config.depth)
-    model.load_state_dict(storage.load_torch(run_dir / storage.WEIGHTS, map_location="cpu"))
+    model.load_state_dict(storage.load_torch(run.path / run_folder.WEIGHTS, map_location="cpu"))
     model.to(device).eval()
-    rows = []
-    for ratio in CRITERION_RATIOS[pruning_criterion]:
-        pruned = prune_model(model, ratio, pruning_criterion, compression_error_metric, pruning_type)
-        train_loss, train_acc = evaluate(pruned.model, data.train_x, data.train_y)
-        test_loss, test_acc = evaluate(pruned.model, data.test_x, data.test_y)
-        rows.append({
-            "exp_key": exp_key if exp_key is not None else run_dir.name,
-            "model": config.model, "dataset": config.dataset, "lr": config.lr,
-            "batch_size": config.batch_size_train, "width": config.width, "depth": config.depth,
-            "seed": config.seed, "iterations": metrics.get("steps"),
-            "convergence_accuracy": config.convergence_accuracy, "it_noise": config.iterate_noise,
-            "it_noise_alpha": config.iterate_noise_alpha, "it_noise_scale": config.iterate_noise_scale,
-            "criterion_ratio": ratio, "pruning_criterion": criterion_label(pruning_criterion, compression_error_metric),
-            "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
-            "pruning_ratio": pruned.pruning_ratio(ignore_last_layer), "status": metrics.get("status"),
-        })
-        del pruned
-    return rows
+    rows = {}
+    for criterion in criteria:
+        rows[criterion] = []
+        for ratio in CRITERION_RATIOS[criterion]:
+            pruned = prune_model(model, ratio, criterion, compression_error_metric, pruning_type)
+            train_loss, train_acc = evaluate(pruned.model, data.train_x, data.train_y)
+            test_loss, test_acc = evaluate(pruned.model, data.test_x, data.test_y)
+            rows[criterion].append({"criterion_ratio": ratio, "train_loss": train_loss, "train_acc": train_acc,
+                                    "test_loss": test_loss, "test_acc": test_acc,
+                                    "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
+    sweep = []
+    for fraction in SWEEP_FRACTIONS:
+        pruned = prune_model(model, fraction, "parameter_ratio", compression_error_metric, pruning_type)
+        sweep.append({"fraction": fraction, "test_acc": evaluate(pruned.model, data.test_x, data.test_y)[1],
+                      "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
+    first = hidden_layers(model)[0][1].weight.detach().cpu()
+    unpruned = sweep[0]["test_acc"]
+    return {"rows": rows, "sweep": sweep, "norms": column_sq_norms(first, "filter").sqrt().numpy(),
+            "metrics": {**column_tail_indices(first), "prunable_within_1pt": prunable_fraction(sweep, unpruned)}}
 
 
-def analyze_folder(results_folder, pruning_criterion="mce", compression_error_metric="fro_squared",
-                   ignore_last_layer=True, pruning_type="filter", data_dir="data", device=None,
-                   log=None) -> pd.DataFrame:
-    """Prune and evaluate every complete run under `results_folder`; write and return the results table.
+def prunable_fraction(sweep, reference_acc: float, tolerance: float = TOLERANCE) -> float:
+    """The largest swept fraction up to which test accuracy never fell more than `tolerance` below the reference."""
+    kept = 0.0
+    for point in sweep:
+        if point["test_acc"] < reference_acc - tolerance - 1e-9:
+            break
+        kept = point["fraction"]
+    return kept
 
-    Incomplete runs, and complete ones whose files cannot be read, are listed on `log` and skipped.
-    Datasets are loaded once per dataset and kept for the runs that share it. A dataset that
-    cannot be loaded is fatal (DataUnavailable says what to put where).
+
+def noiseless_reference(run: Run, runs: list[Run], unpruned: dict) -> float:
+    """Median unpruned test acc of the converged, analysed no-noise runs that differ from `run` only in noise and seed."""
+    def setting(config):
+        return {k: v for k, v in config.items() if k not in NOT_A_SETTING}
+
+    accs = [unpruned[r.exp_key] for r in runs if r.exp_key in unpruned and r.status == "converged"
+            and r.config["iterate_noise"] == 0 and setting(r.config) == setting(run.config)]
+    return float(np.median(accs)) if accs else math.nan
+
+
+def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_squared", ignore_last_layer=True,
+                 pruning_type="kernel", data_dir="data", device=None, log=None) -> dict:
+    """Analyse `runs` (those with finite weights), write every CSV under `root/summary/`, return the tables.
+
+    Datasets are loaded once each. A dataset that cannot be loaded is fatal (DataUnavailable says
+    what to put where); anything that goes wrong with one run becomes its rows' status `error`.
+    Raises AnalysisError, after writing, when any run has status error or incomplete.
     """
     log = log or sys.stderr
-    for name, value, allowed in (("pruning_criterion", pruning_criterion, PRUNING_CRITERIA),
-                                 ("compression_error_metric", compression_error_metric, COMPRESSION_ERROR_METRICS),
-                                 ("pruning_type", pruning_type, PRUNING_TYPES)):
-        if value not in allowed:
-            raise UserError(f"{name} = {value!r} is not allowed; use one of {', '.join(allowed)}")
-    root = Path(results_folder)
-    if not root.is_dir():
-        raise UserError(f"{root}: no such folder")
-    if storage.is_complete(root):
-        raise UserError(f"{root} is itself a run folder; pass the folder that holds the runs (e.g. {root.parent})")
     device = device or default_device()
-    complete, incomplete = find_runs(root)
-    for run in incomplete:
-        print(f"skipped (incomplete: no {storage.METRICS}): {run}", file=log)
-    if not complete:
-        raise UserError(f"no finished runs (folders with {storage.METRICS}) under {root}")
-
-    rows, datasets, skipped = [], {}, []
-    for run in complete:
-        try:
-            config = make_config(storage.read_json(run / storage.CONFIG), where=str(run / storage.CONFIG))
-        except (UserError, OSError, ValueError, TypeError) as err:  # unreadable or invalid config.json
-            skipped.append((run, err))
+    datasets, analysed = {}, {}
+    for run in runs:
+        if run.status not in ANALYSED:
             continue
-        if config.dataset not in datasets:  # a missing dataset is fatal: DataUnavailable says what to fetch
-            datasets[config.dataset] = load(config.dataset, data_dir, device)
         try:
-            rows += analyze_run(run, datasets[config.dataset], pruning_criterion, compression_error_metric,
-                                ignore_last_layer, pruning_type, device, exp_key=run.relative_to(root).as_posix())
-        except (UserError, OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-            skipped.append((run, err))  # e.g. a truncated model.pt, or weights of another shape
-    for run, err in skipped:
-        print(f"skipped (could not be analysed: {_reason(err)}): {run}", file=log)
+            dataset = run.config["dataset"]
+            if dataset not in datasets:
+                datasets[dataset] = load(dataset, data_dir, device)
+            analysed[run.exp_key] = analyze_run(run, datasets[dataset], criteria, compression_error_metric,
+                                                ignore_last_layer, pruning_type, device)
+        except DataUnavailable:
+            raise
+        except Exception as err:  # noqa: BLE001 -- any failure of one run is recorded in its row and fails the analysis
+            run.status, run.error = "error", _reason(err)
+    unpruned = {key: a["sweep"][0]["test_acc"] for key, a in analysed.items()}
+    for run in runs:
+        if run.exp_key in analysed:
+            reference = noiseless_reference(run, runs, unpruned)
+            analysed[run.exp_key]["metrics"]["prunable_within_1pt_of_noiseless"] = (
+                math.nan if math.isnan(reference) else prunable_fraction(analysed[run.exp_key]["sweep"], reference))
+    tables = {criterion: _criterion_table(runs, analysed, criterion, compression_error_metric) for criterion in criteria}
+    summary = Path(root) / SUMMARY
+    for criterion, table in tables.items():
+        _write_csv(results_path(root, criterion, compression_error_metric, pruning_type), table)
+    _write_csv(summary / f"sweep_{pruning_type}.csv", pd.DataFrame(
+        [{"exp_key": key, **point} for key, a in analysed.items() for point in a["sweep"]], columns=SWEEP_COLUMNS))
+    _write_csv(summary / "column_norms.csv", pd.DataFrame(
+        [{"exp_key": key, "norm": float(n)} for key, a in analysed.items() for n in a["norms"]], columns=["exp_key", "norm"]))
+    problems = [run for run in runs if run.status in ("error", "incomplete")]
+    for run in problems:
+        print(f"not analysed ({run.status}): {run.exp_key}: {run.error}", file=log)
+    if problems:
+        raise AnalysisError(f"{len(problems)} run(s) could not be analysed (rows with status error or incomplete in "
+                            f"{summary}): " + "; ".join(f"{r.exp_key}: {r.error}" for r in problems))
+    return tables
 
-    table = pd.DataFrame(rows, columns=COLUMNS)
+
+def _criterion_table(runs, analysed, criterion, compression_error_metric) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        c = run.config or {}
+        noise = c.get("iterate_noise")
+        common = {"exp_key": run.exp_key, "model": c.get("model"), "dataset": c.get("dataset"), "lr": c.get("lr"),
+                  "batch_size": c.get("batch_size_train"), "width": c.get("width"), "depth": c.get("depth"),
+                  "seed": c.get("seed"), "iterations": c.get("iterations"),
+                  "convergence_accuracy": c.get("convergence_accuracy"), "it_noise": noise,
+                  "it_noise_alpha": 0.0 if noise == 0 else c.get("iterate_noise_alpha"),
+                  "it_noise_scale": 0.0 if noise == 0 else c.get("iterate_noise_scale"),
+                  "pruning_criterion": criterion_label(criterion, compression_error_metric),
+                  "status": run.status, "error": run.error, "steps": _steps(run)}
+        result = analysed.get(run.exp_key)
+        if result is None:
+            rows += [{**common, "criterion_ratio": ratio} for ratio in CRITERION_RATIOS[criterion]]
+        else:
+            rows += [{**common, **row, **result["metrics"]} for row in result["rows"][criterion]]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _steps(run: Run):
+    try:
+        return run_folder.read_metrics(run.path)["steps"] if run_folder.is_complete(run.path) else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write_csv(path, table: pd.DataFrame) -> Path:
     out = io.StringIO()
-    table.to_csv(out, index=False, lineterminator="\n", na_rep="NaN")  # NaN: a diverged run's loss
-    path = storage.write_text(results_path(root, pruning_criterion, compression_error_metric, pruning_type), out.getvalue())
-    table.attrs["path"] = str(path)
-    return table
+    table.to_csv(out, index=False, lineterminator="\n")
+    return storage.write_text(path, out.getvalue())
 
 
 def _reason(err: Exception) -> str:
-    if isinstance(err, pickle.UnpicklingError):
-        return f"{storage.WEIGHTS} is not a plain tensor file; only tensors are loaded, never pickled code"
+    if type(err).__name__ == "UnpicklingError":
+        return f"{run_folder.WEIGHTS} is not a plain tensor file; only tensors are loaded, never pickled code"
     lines = str(err).strip().splitlines() or [""]
     return f"{type(err).__name__}: {lines[0][:300]}"
 
 
-def summary_text(table: pd.DataFrame, results_folder=None) -> str:
-    """Per run and criterion value: pruning ratio and test accuracy before and after pruning."""
+def _check_choices(pruning_criteria, compression_error_metric, pruning_type):
+    for criterion in pruning_criteria:
+        if criterion not in PRUNING_CRITERIA:
+            raise UserError(f"pruning_criterion = {criterion!r} is not allowed; use one of {', '.join(PRUNING_CRITERIA)}")
+    for name, value, allowed in (("compression_error_metric", compression_error_metric, COMPRESSION_ERROR_METRICS),
+                                 ("pruning_type", pruning_type, PRUNING_TYPES)):
+        if value not in allowed:
+            raise UserError(f"{name} = {value!r} is not allowed; use one of {', '.join(allowed)}")
+
+
+def analyze_folder(results_folder, pruning_criterion="mce", compression_error_metric="fro_squared",
+                   ignore_last_layer=True, pruning_type="kernel", data_dir="data", device=None,
+                   log=None) -> pd.DataFrame:
+    """`htsgd analyze` on a folder of run folders: every run found is analysed; returns the criterion's table."""
+    _check_choices([pruning_criterion], compression_error_metric, pruning_type)
+    root = Path(results_folder)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder")
+    if run_folder.is_run_folder(root):
+        raise UserError(f"{root} is itself a run folder; pass the folder that holds the runs (e.g. {root.parent})")
+    runs = find_runs(root)
+    if not runs:
+        raise UserError(f"no run folders (folders with {run_folder.CONFIG}) under {root}")
+    return analyze_runs(root, runs, [pruning_criterion], compression_error_metric, ignore_last_layer, pruning_type,
+                        data_dir, device, log)[pruning_criterion]
+
+
+def analyze_group(group_dir, pruning_type="filter", compression_error_metric="fro_squared", data_dir="data",
+                  device=None, log=None) -> dict:
+    """The analysis of a group: exactly the runs in its runs.csv, both criteria, output layer ignored (the paper's)."""
+    _check_choices(PRUNING_CRITERIA, compression_error_metric, pruning_type)
+    group = Path(group_dir)
+    if not (group / "runs.csv").is_file():
+        raise UserError(f"{group} holds no runs.csv; run `htsgd run` on the group's params file first")
+    return analyze_runs(group, group_runs(group), PRUNING_CRITERIA, compression_error_metric, True, pruning_type,
+                        data_dir, device, log)
+
+
+def summary_text(table: pd.DataFrame) -> str:
+    """Per run and criterion value: status, pruning ratio and test accuracy before and after pruning."""
     if table.empty:
         return "no rows"
-    before = {}
-    if results_folder is not None:
-        for key in table["exp_key"].unique():
-            try:
-                before[key] = storage.read_json(Path(results_folder) / key / storage.METRICS).get("test_acc", math.nan)
-            except (OSError, ValueError):
-                before[key] = math.nan
+    before = table[np.isclose(table["criterion_ratio"], 0.0)].set_index("exp_key")["test_acc"]
     view = pd.DataFrame({
-        "run": table["exp_key"], "status": table["status"], "steps": table["iterations"],
+        "run": table["exp_key"], "status": table["status"], "steps": table["steps"],
         "criterion": table["pruning_criterion"] + " " + table["criterion_ratio"].map("{:.1f}".format),
         "pruning_ratio": table["pruning_ratio"].map("{:.3f}".format),
-        "test_acc_before": table["exp_key"].map(lambda k: before.get(k, math.nan)).map("{:.2f}".format),
+        "test_acc_before": table["exp_key"].map(before).map("{:.2f}".format),
         "test_acc_pruned": table["test_acc"].map("{:.2f}".format),
     })
     return view.to_string(index=False)
 
 
-def analyze_command(args) -> pd.DataFrame:
-    """`htsgd analyze`: the flags of the original analyze.py; prints a summary and the CSV's path."""
-    table = analyze_folder(args.results_folder, args.pruning_criterion, args.compression_error_metric,
-                           args.ignore_last_layer, args.pruning_type, args.data_dir, args.device)
-    print(summary_text(table, args.results_folder))
+def analyze_command(args) -> int:
+    """`htsgd analyze`: the flags of the original analyze.py; prints a summary, the CSV's path, and what failed."""
+    try:
+        table = analyze_folder(args.results_folder, args.pruning_criterion, args.compression_error_metric,
+                               args.ignore_last_layer, args.pruning_type, args.data_dir, args.device)
+        failed = None
+    except AnalysisError as err:
+        table, failed = pd.read_csv(results_path(args.results_folder, args.pruning_criterion,
+                                                 args.compression_error_metric, args.pruning_type)), err
+    print(summary_text(table))
     scope = "output layer excluded" if args.ignore_last_layer else "output layer included"
-    runs = table["exp_key"].nunique()
-    print(f"{runs} run(s), {len(table)} row(s) (pruning ratio: {scope}) -> {table.attrs['path']}")
-    return table
+    path = results_path(args.results_folder, args.pruning_criterion, args.compression_error_metric, args.pruning_type)
+    print(f"{table['exp_key'].nunique()} run(s), {len(table)} row(s) (pruning ratio: {scope}) -> {path}")
+    if failed is not None:
+        print(f"htsgd analyze: error: {failed}", file=sys.stderr)
+        return 1
+    return 0

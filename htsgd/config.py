@@ -102,7 +102,8 @@ def coerce(key: str, value, where: str = "config"):
     check_known(key, FIELD_TYPES, where)
     kind = FIELD_TYPES[key]
     bad = ConfigError(f"{where}: {key} = {value!r} is not {_type_name(kind)}"
-                      + (" (write floats with a dot, e.g. 1.0e-3)" if isinstance(value, str) and kind == "float" else ""))
+                      + (" (YAML reads a number as a string unless it has a dot and a signed exponent: "
+                         "write 1.0e-3 or 1.0e+20, not 1e-3 or 1.0e20)" if isinstance(value, str) and kind == "float" else ""))
     if kind in ("bool", "str"):
         if not isinstance(value, bool if kind == "bool" else str):
             raise bad

@@ -76,7 +76,8 @@ class IterateNoise:
 
     Type 1: one symmetric alpha-stable scalar per hidden unit (a Linear weight's row; a convolution's
     (out, in) kernel, or its whole output filter with `per_filter`) added to all its entries;
-    standard Gaussian at alpha = 2. Type 2: i.i.d. symmetric alpha-stable entries. Type 3: elliptic,
+    at alpha = 2 standard Gaussian, but N(0, 2) per filter (there the original drew SciPy's
+    alpha = 2 law). Type 2: i.i.d. symmetric alpha-stable entries. Type 3: elliptic,
     a standard Gaussian per entry times sqrt(A), with one A ~ S(alpha/2, 1, cos(pi alpha/4)**(2/alpha))
     per unit (per kernel for convolutions; `per_filter` concerns type 1 only, as in the original).
     Every draw is multiplied by `step_scale`, sigma * lr**(1/alpha). Work buffers are allocated once
@@ -133,8 +134,10 @@ class IterateNoise:
             scratch = self._scratch.setdefault(weight.device, _Scratch(weight.device))
             if self.noise_type == 1:
                 units = scratch("units", self.unit_shape(weight), weight.dtype)
-                if self.alpha == 2.0:
+                if self.alpha == 2.0:  # the original's Gaussian cases: N(0, 1) per row, N(0, 2) per filter
                     units.normal_(generator=self.generator)
+                    if self.per_filter and weight.dim() > 2:
+                        units.mul_(math.sqrt(2.0))
                 else:
                     _fill_stable_(units, self.alpha, 0.0, self.generator, scratch)
                 weight.add_(units, alpha=self.step_scale)

@@ -11,7 +11,8 @@ from htsgd.params import load_group
 GOOD_BASE = "base: {dataset: digits, width: 16, iterations: 5}\n"
 
 BAD_PARAMS = [
-    ("base: {lr: 1e-3}", "base: lr = '1e-3' is not a number (write floats with a dot"),
+    ("base: {lr: 1e-3}", "base: lr = '1e-3' is not a number (YAML reads a number as a string unless it has a dot and a signed exponent"),
+    ("base: {lr: 1.0e20}", "write 1.0e-3 or 1.0e+20, not 1e-3 or 1.0e20"),
     ("base: {widht: 10}", "unknown key 'widht' (did you mean 'width'?)"),
     ("bases: {}", "unknown key 'bases' (did you mean 'base'?)"),
     ("base: [1, 2]", "base must be a mapping"),

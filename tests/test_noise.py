@@ -262,7 +262,10 @@ def expected_noise(model, config, seed=0):
         if config.iterate_noise == 1:
             if config.iterate_noise_filter and w.dim() == 4:
                 per_unit = (w.shape[0], 1, 1, 1)
-            draw = torch.randn(per_unit, generator=g) if alpha == 2 else stable(alpha, 0.0, per_unit, generator=g)
+            if alpha == 2:  # the original: N(0, 1) per row or kernel, SciPy's alpha = 2 law N(0, 2) per filter
+                draw = torch.randn(per_unit, generator=g) * (2 ** 0.5 if per_unit == (w.shape[0], 1, 1, 1) else 1.0)
+            else:
+                draw = stable(alpha, 0.0, per_unit, generator=g)
             draw = draw.expand_as(w)
         elif config.iterate_noise == 2:
             draw = stable(alpha, 0.0, w.shape, generator=g)
@@ -300,6 +303,18 @@ def test_vgg_type1_is_per_kernel_or_per_filter(vgg):
             assert torch.equal(delta, per_kernel.expand_as(delta))
             assert torch.equal(delta, delta[:, :1, :1, :1].expand_as(delta)) == per_filter
             assert per_kernel.unique().numel() > 0.99 * (out if per_filter else out * inp)  # float32 ties aside
+
+
+def test_vgg_type1_gaussian_is_n01_per_kernel_and_n02_per_filter(vgg):
+    for per_filter in (False, True):
+        config = noise_config(1, alpha=2.0, per_filter=per_filter)
+        added = added_noise(vgg, config, seed=5)
+        for name, expected in expected_noise(vgg, config, seed=5).items():
+            torch.testing.assert_close(added[name], expected, rtol=1e-5, atol=1e-7)
+        draws = torch.cat([d[:, :1, :1, :1].flatten() if per_filter else d[:, :, :1, :1].flatten() for d in added.values()])
+        step = config.iterate_noise_scale * config.lr ** 0.5
+        variance = (draws / step).var().item()  # thousands of draws: within a few percent of 2 or 1
+        assert variance == pytest.approx(2.0 if per_filter else 1.0, rel=0.15)
 
 
 def test_vgg_types_2_and_3_match_their_direct_draws(vgg):
