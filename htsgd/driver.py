@@ -1,40 +1,65 @@
-"""`htsgd run`: execute an experiment group's notebooks through papermill, resumably.
+"""`htsgd run`: execute an experiment group's notebooks through papermill, resumably and checkably.
 
-For every configuration the train notebook is executed into `<group>/<id>/train.ipynb`, with
-paths passed relative to the notebook's working folder (its own), so the record is relocatable.
-It is executed under a temporary name and renamed when it succeeds, so a configuration is
-complete exactly when its executed notebook and its metrics both exist; anything else is
-redone (resuming a checkpoint if there is one). Failures are recorded and the rest goes on.
+Before anything is trained, every group is validated, its data checked, and every existing run
+folder compared with the configuration the params file now gives it: a folder trained with other
+flags stops the run (the differing keys are listed) unless `retrain_stale` is set, which moves
+the old folder aside and trains it again. Folders of configurations no longer in the grid are
+named and left out of everything.
+
+For every configuration that is not recorded the train notebook is executed into
+`<group>/<id>/train.ipynb` (under a temporary name, renamed on success), with paths relative to
+the notebook's folder so the record is relocatable. Failures are recorded and the rest goes on.
+Analysis and report are redone only when their inputs differ by content (`analysis_inputs`,
+`report_inputs`, kept in the group's provenance.json), never by file times.
 """
 
 import csv
+import hashlib
 import io
+import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 
-from . import storage
+from . import run_folder, storage
 from .config import TrainConfig
 from .data import DataUnavailable, ensure_available
 from .errors import UserError
 from .params import Group, load_group
+from .provenance import command_line, file_digest, provenance, public_path, source_digest
 
 KERNEL = "htsgd"
 # The kernel warns at every start that its local TCP link is unencrypted; only its errors should reach the log.
 KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-RUN_COLUMNS = ["id"] + [f.name for f in fields(TrainConfig)] + ["status", "steps", "wall_time", "train_acc", "test_acc", "error"]
+RUN_COLUMNS = (["id"] + [f.name for f in fields(TrainConfig)]
+               + ["status", "steps", "wall_time", "train_acc", "test_acc", "max_train_loss_ratio", "error"])
+RUNS_CSV, PROVENANCE = "runs.csv", "provenance.json"
+NOT_ANALYSED = ("diverged",)  # a complete run whose weights the analysis never reads
 
 
-def run_groups(paths, results_dir="results", data_dir="data", device=None, notebooks=NOTEBOOKS) -> int:
-    """Validate every group and check its data, then run them all; the exit status says if anything failed."""
+class StaleRuns(UserError):
+    """Run folders hold another configuration than the params file gives them."""
+
+
+def run_groups(paths, results_dir="results", data_dir="data", device=None, notebooks=NOTEBOOKS,
+               retrain_stale=False, command=None) -> int:
+    """Validate every group, check its data and its existing folders, then run them all; non-zero if anything failed."""
     groups = [load_group(p) for p in paths]
     _check_data(groups, data_dir)
+    group_dirs = [Path(results_dir) / g.name for g in groups]
+    stale = {g.name: stale_runs(g, d) for g, d in zip(groups, group_dirs)}
+    if any(stale.values()) and not retrain_stale:
+        raise StaleRuns(_stale_message(stale))
+    command = command or command_line()
     failed = []
-    for group in groups:
-        failed += run_group(group, Path(results_dir) / group.name, data_dir, device, notebooks)
+    for group, group_dir in zip(groups, group_dirs):
+        if stale[group.name]:
+            supersede(group_dir, list(stale[group.name]), "trained with other flags")
+        failed += run_group(group, group_dir, data_dir, device, notebooks, command)
     if failed:
         print(f"\n{len(failed)} notebook(s) failed:", file=sys.stderr)
         for notebook, error in failed:
@@ -54,42 +79,170 @@ def _check_data(groups, data_dir):
         raise UserError("datasets missing, nothing was run:\n" + "\n".join(missing))
 
 
-def run_group(group: Group, group_dir: Path, data_dir, device, notebooks) -> list:
-    """Train every unfinished configuration, then analyse and report; return the failures."""
+def stale_runs(group: Group, group_dir: Path) -> dict:
+    """id -> differing keys, for each configuration whose folder holds a run trained with other flags."""
+    stale = {}
+    for config_id, config in group.configs.items():
+        saved = run_folder.read_config(group_dir / config_id)
+        if saved is not None and saved != config.to_dict():
+            stale[config_id] = run_folder.differences(saved, config.to_dict())
+    return stale
+
+
+def _stale_message(stale: dict) -> str:
+    lines = [f"{sum(map(len, stale.values()))} run folder(s) hold a run trained with other flags than the params "
+             "file now gives; nothing was run:"]
+    for group, runs in stale.items():
+        for config_id, keys in runs.items():
+            lines.append(f"  {group}/{config_id}: " + "; ".join(keys))
+    lines.append("Restore the params file, or pass --retrain_stale to train them again "
+                 "(their old folders are moved to <results>/<group>.superseded/, not deleted).")
+    return "\n".join(lines)
+
+
+def supersede(group_dir: Path, ids, why: str):
+    """Move run folders aside, to `<group>.superseded/<time>/<id>`, so nothing trained is ever deleted."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside, n = group_dir.parent / f"{group_dir.name}.superseded" / stamp, 1
+    while aside.exists():
+        aside, n = aside.with_name(f"{stamp}-{n}"), n + 1
+    aside.mkdir(parents=True)
+    for config_id in ids:
+        shutil.move(str(group_dir / config_id), str(aside / config_id))
+    print(f"{group_dir.name}: {len(ids)} run folder(s) {why}: moved to {_relative(aside)}", flush=True)
+
+
+def orphans(group: Group, group_dir: Path) -> list[str]:
+    """Run folders in the group's folder whose configuration is no longer in the grid."""
+    if not group_dir.is_dir():
+        return []
+    return sorted(p.name for p in group_dir.iterdir()
+                  if p.is_dir() and p.name not in group.configs and run_folder.is_run_folder(p))
+
+
+def run_group(group: Group, group_dir: Path, data_dir, device, notebooks, command) -> list:
+    """Train every configuration not yet recorded, then analyse and report if their inputs changed; return the failures."""
     group_dir, data_dir = Path(group_dir).resolve(), Path(data_dir).resolve()
-    todo = [i for i in group.configs if not is_finished(group_dir / i)]
+    left_out = orphans(group, group_dir)
+    if left_out:
+        print(f"warning: {group.name}: {len(left_out)} run folder(s) are not in the grid of {_relative(group.path)} "
+              f"and are left out of runs.csv, analysis, tables and figures: {', '.join(left_out)}", flush=True)
+    if not analysis_is_fresh(group, group_dir):
+        weightless = [i for i in group.configs if run_folder.is_recorded(group_dir / i)
+                      and run_folder.read_metrics(group_dir / i)["status"] not in NOT_ANALYSED
+                      and not (group_dir / i / run_folder.WEIGHTS).is_file()]
+        if weightless:  # e.g. a committed record, which keeps no weights, analysed by code that has changed since
+            supersede(group_dir, weightless, f"have no {run_folder.WEIGHTS} and must be analysed again, so are retrained")
+    todo = [i for i in group.configs if not run_folder.is_recorded(group_dir / i)]
     print(f"{group.name}: {len(group.configs)} configurations, {len(group.configs) - len(todo)} already complete, "
-          f"{len(todo)} to run -> {group_dir}", flush=True)
+          f"{len(todo)} to run -> {_relative(group_dir)}", flush=True)
     failed, started = [], time.monotonic()
     for n, config_id in enumerate(todo, 1):
-        run_dir = group_dir / config_id
         print(f"[{n}/{len(todo)}] {config_id} (elapsed {_clock(time.monotonic() - started)})", flush=True)
-        parameters = {**group.configs[config_id].to_dict(), "run_dir": ".", "data_dir": _relative(data_dir, run_dir),
-                      "device": device, "progress": False}
-        error = execute(notebooks / "train.ipynb", run_dir / "train.ipynb", parameters, group.timeout)
-        if error is None and not storage.is_complete(run_dir):
-            error = {"status": "failed", "error": "the notebook finished without writing metrics.json"}
-        if error is None:
-            (run_dir / storage.FAILURE).unlink(missing_ok=True)
-            m = storage.read_json(run_dir / storage.METRICS)
-            print(f"    {m['status']}, {m['steps']} steps, test acc {m['test_acc']:.2f} %", flush=True)
-        else:
-            storage.write_json(run_dir / storage.FAILURE, error)
-            failed.append((run_dir / "train.failed.ipynb", error["error"]))
-            print(f"    {error['status']}: {error['error']}", flush=True)
-    runs_csv = write_runs_csv(group, group_dir)
-    finished = [group_dir / i / storage.METRICS for i in group.configs if is_finished(group_dir / i)]
-    analysis = {**group.analysis, "data_dir": _relative(data_dir, group_dir), "device": device}
-    if not finished:
-        print(f"{group.name}: no finished runs to analyse", flush=True)
-    elif _up_to_date(group_dir / "analyze.ipynb", [group.path, *finished]):
-        print(f"{group.name}: analysis and report up to date", flush=True)
-    else:
-        failed += run_group_notebook(group, group_dir, "analyze", analysis, notebooks)
-    if finished and not _up_to_date(group_dir / "report.ipynb", [group.path, runs_csv, group_dir / "analyze.ipynb"]):
-        failed += run_group_notebook(group, group_dir, "report", {}, notebooks)
-    print(f"{group.name}: finished in {_clock(time.monotonic() - started)}; record in {group_dir}", flush=True)
+        error = train_configuration(group, config_id, group_dir / config_id, data_dir, device, notebooks, command)
+        if error is not None:
+            failed.append((_relative(group_dir / config_id / run_folder.FAILED_NOTEBOOK), error["error"]))
+    write_runs_csv(group, group_dir)
+    failed += analyse_and_report(group, group_dir, data_dir, device, notebooks, command)
+    print(f"{group.name}: finished in {_clock(time.monotonic() - started)}; record in {_relative(group_dir)}", flush=True)
     return failed
+
+
+def train_configuration(group, config_id, run_dir, data_dir, device, notebooks, command):
+    """Execute the train notebook for one configuration; record and return its failure, or None."""
+    parameters = {**group.configs[config_id].to_dict(), "run_dir": ".", "data_dir": _relative(data_dir, run_dir),
+                  "device": device, "progress": False, "command": command}
+    error = execute(notebooks / "train.ipynb", run_dir / run_folder.NOTEBOOK, parameters, group.timeout)
+    if error is None and not run_folder.is_complete(run_dir):
+        error = {"status": "failed", "error": f"the notebook finished but the run wrote no {run_folder.METRICS}; "
+                                              f"see {_relative(run_dir / run_folder.FAILED_NOTEBOOK)}"}
+        (run_dir / run_folder.NOTEBOOK).replace(run_dir / run_folder.FAILED_NOTEBOOK)
+    if error is None:
+        run_folder.clear_failure(run_dir)
+        m = run_folder.read_metrics(run_dir)
+        print(f"    {m['status']}, {m['steps']} steps, test acc {m['test_acc']:.2f} %", flush=True)
+    else:
+        run_folder.record_failure(run_dir, error)
+        print(f"    {error['status']}: {error['error']}", flush=True)
+    return error
+
+
+def analyse_and_report(group: Group, group_dir: Path, data_dir, device, notebooks, command) -> list:
+    """Run the analysis and the report notebooks where their inputs changed; stamp what succeeded."""
+    if not any(run_folder.is_recorded(group_dir / i) for i in group.configs):
+        print(f"{group.name}: no finished runs to analyse", flush=True)
+        return []
+    failed = []
+    stamps = _read_stamps(group_dir)
+    analysis_inputs = analysis_digest(group, group_dir)
+    if stamps.get("analysis_inputs") == analysis_inputs:
+        print(f"{group.name}: analysis up to date", flush=True)
+    else:
+        stamps.pop("report_inputs", None)
+        _write_provenance(group, group_dir, command, device, stamps)
+        parameters = {**group.analysis, "data_dir": _relative(data_dir, group_dir), "device": device}
+        failed += run_group_notebook(group, group_dir, "analyze", parameters, notebooks)
+        stamps["analysis_inputs"] = None if failed else analysis_inputs
+        _write_provenance(group, group_dir, command, device, stamps)
+    report_inputs = report_digest(group_dir, stamps.get("analysis_inputs"))
+    if stamps.get("report_inputs") == report_inputs and not failed:
+        print(f"{group.name}: report up to date", flush=True)
+    elif not list((group_dir / "summary").glob("results_*_mce.csv")):
+        print(f"{group.name}: no analysis to report", flush=True)
+    else:
+        report_failed = run_group_notebook(group, group_dir, "report", {}, notebooks)
+        if not (failed or report_failed):
+            stamps["report_inputs"] = report_inputs
+            _write_provenance(group, group_dir, command, device, stamps)
+        failed += report_failed
+    return failed
+
+
+def analysis_digest(group: Group, group_dir: Path) -> str:
+    """What the analysis reads, by content: each configuration, its outcome files, the settings and htsgd's source."""
+    runs = []
+    for config_id, config in group.configs.items():
+        run_dir = group_dir / config_id
+        outcome = {name: file_digest(run_dir / name) for name in (run_folder.METRICS, run_folder.HISTORY)
+                   if run_folder.is_recorded(run_dir) and (run_dir / name).is_file()}
+        runs.append([config_id, config.to_dict(), outcome or run_folder.read_failure(run_dir)])
+    return _digest({"runs": runs, "analysis": group.analysis, "source": source_digest()})
+
+
+def analysis_is_fresh(group: Group, group_dir: Path) -> bool:
+    return _read_stamps(group_dir).get("analysis_inputs") == analysis_digest(group, group_dir)
+
+
+def report_digest(group_dir: Path, analysis_inputs) -> str:
+    """What the report reads, by content: runs.csv, the analysis' CSVs, and htsgd's source."""
+    files = [group_dir / RUNS_CSV, *sorted((group_dir / "summary").glob("*.csv"))]
+    return _digest({"analysis": analysis_inputs, "source": source_digest(),
+                    "files": {p.name: file_digest(p) for p in files if p.is_file()}})
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _read_stamps(group_dir: Path) -> dict:
+    path = group_dir / PROVENANCE
+    if not path.is_file():
+        return {}
+    saved = storage.read_json(path)
+    return {k: saved[k] for k in ("analysis_inputs", "report_inputs") if saved.get(k)}
+
+
+def _write_provenance(group: Group, group_dir: Path, command: str, device, stamps: dict):
+    """The group's provenance: what produced its analysis and report now, and which sources trained its runs."""
+    sources = {}
+    for config_id in group.configs:
+        path = group_dir / config_id / run_folder.PROVENANCE
+        if path.is_file():
+            digest = storage.read_json(path).get("source_digest")
+            sources[digest] = sources.get(digest, 0) + 1
+    record = {"group": group.name, "params": public_path(group.path), **provenance(command, device),
+              "run_source_digests": sources, **stamps}
+    storage.write_json(group_dir / PROVENANCE, record)
 
 
 def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dict, notebooks=NOTEBOOKS) -> list:
@@ -98,34 +251,34 @@ def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dic
     error = execute(notebooks / f"{name}.ipynb", group_dir / f"{name}.ipynb",
                     {"group_dir": ".", **parameters}, group.timeout)
     print("    done" if error is None else f"    {error['status']}: {error['error']}", flush=True)
-    return [] if error is None else [(group_dir / f"{name}.failed.ipynb", error["error"])]
+    return [] if error is None else [(_relative(group_dir / f"{name}.failed.ipynb"), error["error"])]
 
 
-def report_group(path, results_dir="results", notebooks=NOTEBOOKS) -> int:
+def report_group(path, results_dir="results", notebooks=NOTEBOOKS, command=None) -> int:
     """`htsgd report`: rerun only a group's report notebook over the results it already has."""
     group = load_group(path)
     group_dir = (Path(results_dir) / group.name).resolve()
-    if not (group_dir / "runs.csv").is_file():
-        raise UserError(f"{group_dir} holds no runs.csv; run `htsgd run {path}` first")
-    return 1 if run_group_notebook(group, group_dir, "report", {}, notebooks) else 0
-
-
-def _up_to_date(output: Path, inputs) -> bool:
-    """make's rule: `output` exists and is newer than every input (a missing input counts as newer)."""
-    if not output.is_file():
-        return False
-    built = output.stat().st_mtime_ns
-    return all(p.is_file() and p.stat().st_mtime_ns <= built for p in map(Path, inputs))
-
-
-def is_finished(run_dir: Path) -> bool:
-    return storage.is_complete(run_dir) and (run_dir / "train.ipynb").is_file()
+    if not (group_dir / RUNS_CSV).is_file():
+        raise UserError(f"{group_dir} holds no {RUNS_CSV}; run `htsgd run {path}` first")
+    if run_group_notebook(group, group_dir, "report", {}, notebooks):
+        return 1
+    stamps = _read_stamps(group_dir)
+    if stamps.get("analysis_inputs") == analysis_digest(group, group_dir):
+        stamps["report_inputs"] = report_digest(group_dir, stamps["analysis_inputs"])
+    _write_provenance(group, group_dir, command or command_line(), None, stamps)
+    return 0
 
 
 def execute(notebook: Path, output: Path, parameters: dict, timeout: int):
-    """Execute `notebook` into `output` (renamed into place on success); return None, or the failure."""
+    """Execute `notebook` into `output` (renamed into place on success); return None, or the notebook's failure.
+
+    Only the notebook's own failures are caught (an error in a cell, a cell timeout, a dead
+    kernel); anything else is a bug of the driver and surfaces as a traceback.
+    """
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
 
     output.parent.mkdir(parents=True, exist_ok=True)
     running = output.with_suffix(".running.ipynb")
@@ -135,18 +288,17 @@ def execute(notebook: Path, output: Path, parameters: dict, timeout: int):
                                    extra_arguments=KERNEL_QUIET)
     except NoSuchKernel:
         raise UserError(f"no Jupyter kernel named {KERNEL!r}; run `make setup` (it registers the kernel in .venv)") from None
-    except Exception as err:  # the notebook's own error: record it, keep going
+    except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as err:
         if running.exists():
             running.replace(output.with_suffix(".failed.ipynb"))
-        timed_out = "timeout" in type(err).__name__.lower() or "timed out" in str(err).lower()
-        return {"status": "timeout" if timed_out else "failed", "error": _one_line(err)}
+        return {"status": "timeout" if isinstance(err, CellTimeoutError) else "failed", "error": _one_line(err)}
     running.replace(output)
     output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
     return None
 
 
 def _relative(path, start=".") -> str:
-    """`path` relative to `start`: what the executed notebooks record, so the record names no machine's folders."""
+    """`path` relative to `start`: what the record and the messages name, never a machine's own folders."""
     return os.path.relpath(path, start)
 
 
@@ -158,7 +310,7 @@ def _one_line(err) -> str:
 
 
 def write_runs_csv(group: Group, group_dir: Path) -> Path:
-    """`runs.csv` rebuilt from the run folders: one row per configuration, never a duplicate."""
+    """`runs.csv` rebuilt from the run folders: one row per configuration of the current grid, never a duplicate."""
     group_dir.mkdir(parents=True, exist_ok=True)
     out = io.StringIO()
     writer = csv.DictWriter(out, RUN_COLUMNS, lineterminator="\n")
@@ -166,14 +318,14 @@ def write_runs_csv(group: Group, group_dir: Path) -> Path:
     for config_id, config in group.configs.items():
         run_dir = group_dir / config_id
         row = {"id": config_id, **config.to_dict(), "status": "pending"}
-        if is_finished(run_dir):
-            m = storage.read_json(run_dir / storage.METRICS)
-            row.update({k: m[k] for k in ("status", "steps", "wall_time", "train_acc", "test_acc")})
-        elif (run_dir / storage.FAILURE).is_file():
-            row.update(storage.read_json(run_dir / storage.FAILURE))
+        if run_folder.is_recorded(run_dir):
+            m = run_folder.read_metrics(run_dir)
+            row.update({k: m.get(k) for k in ("status", "steps", "wall_time", "train_acc", "test_acc", "max_train_loss_ratio")})
+        elif run_folder.read_failure(run_dir) is not None:
+            row.update(run_folder.read_failure(run_dir))
         writer.writerow(row)
-    path = group_dir / "runs.csv"
-    if not (path.is_file() and path.read_text() == out.getvalue()):  # unchanged: keep its time for _up_to_date
+    path = group_dir / RUNS_CSV
+    if not (path.is_file() and path.read_text() == out.getvalue()):
         storage.write_text(path, out.getvalue())
     return path
 

@@ -1,21 +1,49 @@
 """The notebooks through papermill, and the driver over a tiny group: real kernels, real files."""
 
 import json
+import os
+import shutil
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 import papermill
 import pytest
 
-from htsgd import storage
+from htsgd import driver, run_folder, storage
 from htsgd.analyze import COLUMNS
+from htsgd.cli import main
 from htsgd.driver import NOTEBOOKS, run_groups
 
+from conftest import TINY_GROUP
+
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
+IDS = ["noise0_seed1", "noise0_seed2", "noise1_sigma0.01_seed1", "noise1_sigma0.01_seed2"]
+
 
 def errors_in(notebook: Path) -> list:
     cells = json.loads(notebook.read_text())["cells"]
     return [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def mtimes(folder: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, htsgd_kernel):
+    """The tiny group run once from nothing; tests copy it (`fresh_copy`) before changing anything."""
+    root = tmp_path_factory.mktemp("built")
+    params = root / "tiny.yaml"
+    params.write_text(textwrap.dedent(TINY_GROUP))  # the same group as the `tiny_group` fixture
+    assert run_groups([params], results_dir=root / "results", command="htsgd run tiny.yaml") == 0
+    return root
+
+
+@pytest.fixture
+def fresh_copy(built, tmp_path):
+    shutil.copytree(built, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "tiny.yaml", tmp_path / "results", tmp_path / "results" / "tiny"
 
 
 def test_source_notebooks_are_committed_clean():
@@ -35,37 +63,119 @@ def test_train_notebook_runs_as_opened_by_hand(tmp_path):
     assert len(images) == 2 and not list(tmp_path.glob("*/metrics.json"))
 
 
-def test_driver_builds_the_record_and_a_rerun_skips_everything(tmp_path, capsys, tiny_group):
-    params = tiny_group()
-    results = tmp_path / "results"
-    assert run_groups([params], results_dir=results) == 0
-    group = results / "tiny"
+def test_driver_builds_the_record(built):
+    group = built / "results" / "tiny"
     runs = pd.read_csv(group / "runs.csv")
-    assert sorted(runs["id"]) == ["noise0_seed1", "noise0_seed2", "noise1_sigma0.01_seed1", "noise1_sigma0.01_seed2"]
-    assert set(runs["status"]) == {"converged"} and runs["id"].is_unique
+    assert list(runs["id"]) == IDS and set(runs["status"]) == {"converged"}
+    assert list(runs.columns) == driver.RUN_COLUMNS
     for run_id in runs["id"]:
-        assert storage.is_complete(group / run_id) and not errors_in(group / run_id / "train.ipynb")
+        assert run_folder.is_recorded(group / run_id) and not errors_in(group / run_id / "train.ipynb")
+        assert storage.read_json(group / run_id / run_folder.PROVENANCE)["command"] == "htsgd run tiny.yaml"
     mce = pd.read_csv(group / "summary" / "results_filter_mce.csv")
     assert list(mce.columns) == COLUMNS and len(mce) == 4 * 2
-    sweep = pd.read_csv(group / "summary" / "results_filter_parameter_ratio.csv")
-    assert len(sweep) == 4 * 11
-    for name in ("tables/pruning_summary.md", "tables/pruning_per_seed.md", "figures/pruning_ratio_vs_width.png",
-                 "figures/column_norms.png", "figures/accuracy_vs_pruned_fraction.png", "analyze.ipynb", "report.ipynb"):
-        assert (group / name).is_file(), name
+    assert len(pd.read_csv(group / "summary" / "results_filter_parameter_ratio.csv")) == 4 * 11
+    assert len(pd.read_csv(group / "summary" / "sweep_filter.csv")) == 4 * 51
+    assert len(pd.read_csv(group / "summary" / "column_norms.csv")) == 4 * 48
     assert not errors_in(group / "analyze.ipynb") and not errors_in(group / "report.ipynb")
-    assert (group / "tables" / "pruning_summary.md").read_text().startswith("# Pruning at mce 0.1: tiny\n")
     for notebook in group.rglob("*.ipynb"):  # the record names no absolute path: it is relocatable
         papermill_record = json.loads(notebook.read_text())["metadata"]["papermill"]
         paths = [papermill_record["input_path"], papermill_record["output_path"]]
         paths += [v for k, v in papermill_record["parameters"].items() if k.endswith("_dir")]
         assert not any(Path(p).is_absolute() for p in paths), (notebook, paths)
 
-    before = {p: p.stat().st_mtime_ns for p in group.rglob("*") if p.is_file()}
+
+def test_provenance_of_the_group_and_its_runs(built):
+    group = built / "results" / "tiny"
+    record = storage.read_json(group / driver.PROVENANCE)
+    for key in ("htsgd_version", "git_commit", "git_dirty", "source_digest", "python", "torch", "cuda", "numpy",
+                "scipy", "device", "command", "analysis_inputs", "report_inputs"):
+        assert key in record, key
+    assert record["source_digest"] == driver.source_digest() and record["run_source_digests"] == {record["source_digest"]: 4}
+    text = (group / driver.PROVENANCE).read_text()
+    assert str(built) not in text and os.uname().nodename not in text and str(Path.home()) not in text
+    for run_id in IDS:
+        assert storage.read_json(group / run_id / run_folder.PROVENANCE)["source_digest"] == record["source_digest"]
+
+
+def test_a_rerun_skips_everything_even_after_files_are_touched(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    for path in [*group.rglob("*"), params]:  # what a git checkout does to times, leaving contents as they were
+        if path.is_file():
+            os.utime(path, (1, 1))
+    before = mtimes(group)
     capsys.readouterr()
     assert run_groups([params], results_dir=results) == 0
     out = capsys.readouterr().out
-    assert "4 already complete, 0 to run" in out and "up to date" in out
-    assert {p: p.stat().st_mtime_ns for p in group.rglob("*") if p.is_file()} == before
+    assert "4 already complete, 0 to run" in out and "analysis up to date" in out and "report up to date" in out
+    assert mtimes(group) == before
+
+
+def test_a_changed_source_reruns_analysis_and_report(fresh_copy, capsys, monkeypatch):
+    params, results, group = fresh_copy
+    monkeypatch.setattr(driver, "source_digest", lambda: "0" * 64)
+    capsys.readouterr()
+    assert run_groups([params], results_dir=results) == 0
+    out = capsys.readouterr().out
+    assert "0 to run" in out and "tiny: analyze" in out and "tiny: report" in out
+
+
+def test_a_changed_flag_is_refused_before_any_training_then_retrained_on_request(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    params.write_text(params.read_text().replace("lr: 0.05", "lr: 0.04"))
+    before = mtimes(group)
+    assert main(["run", str(params), "--results_dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "4 run folder(s) hold a run trained with other flags" in err
+    assert "tiny/noise0_seed1: lr: 0.05 -> 0.04" in err and "--retrain_stale" in err
+    assert mtimes(group) == before
+    assert main(["run", str(params), "--results_dir", str(results), "--retrain_stale"]) == 0
+    assert {storage.read_json(group / i / run_folder.CONFIG)["lr"] for i in IDS} == {0.04}
+    assert set(pd.read_csv(group / "runs.csv")["lr"]) == {0.04}
+    kept = list((results / "tiny.superseded").glob("*/noise0_seed1/config.json"))
+    assert len(kept) == 1 and storage.read_json(kept[0])["lr"] == 0.05
+
+
+def test_configurations_dropped_from_the_grid_are_left_out(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    params.write_text(params.read_text().replace("seeds: [1, 2]", "seeds: [1]"))
+    capsys.readouterr()
+    assert run_groups([params], results_dir=results) == 0
+    out = capsys.readouterr().out
+    assert "2 run folder(s) are not in the grid" in out and "noise0_seed2, noise1_sigma0.01_seed2" in out
+    assert list(pd.read_csv(group / "runs.csv")["id"]) == ["noise0_seed1", "noise1_sigma0.01_seed1"]
+    for csv in (group / "summary").glob("*.csv"):
+        assert not pd.read_csv(csv)["exp_key"].str.endswith("seed2").any(), csv
+    tables = "".join(p.read_text() for p in (group / "tables").glob("*.csv"))
+    assert "seed2" not in tables and (group / "noise0_seed2" / run_folder.METRICS).is_file()
+
+
+def test_a_record_without_weights_is_up_to_date_until_its_analysis_must_be_redone(fresh_copy, capsys, monkeypatch):
+    params, results, group = fresh_copy
+    for weights in group.glob(f"*/{run_folder.WEIGHTS}"):
+        weights.unlink()  # as committed: the record keeps no weights
+    capsys.readouterr()
+    assert run_groups([params], results_dir=results) == 0
+    assert "0 to run" in capsys.readouterr().out
+    monkeypatch.setattr(driver, "source_digest", lambda: "1" * 64)  # the code changed since
+    assert run_groups([params], results_dir=results) == 0
+    out = capsys.readouterr().out
+    assert "4 run folder(s) have no model.pt and must be analysed again, so are retrained" in out and "4 to run" in out
+    assert all((group / i / run_folder.WEIGHTS).is_file() for i in IDS)
+    assert len(list((results / "tiny.superseded").glob("*/*/metrics.json"))) == 4
+
+
+def test_a_run_that_cannot_be_analysed_fails_the_run_and_has_its_row(fresh_copy, capsys, monkeypatch):
+    params, results, group = fresh_copy
+    (group / "noise1_sigma0.01_seed2" / run_folder.WEIGHTS).write_bytes(b"not a torch file")
+    monkeypatch.setattr(driver, "source_digest", lambda: "2" * 64)
+    capsys.readouterr()
+    assert run_groups([params], results_dir=results) == 1
+    err = capsys.readouterr().err
+    assert "analyze.failed.ipynb" in err and "noise1_sigma0.01_seed2" in err
+    mce = pd.read_csv(group / "summary" / "results_filter_mce.csv", keep_default_na=False)
+    bad = mce[mce["exp_key"] == "noise1_sigma0.01_seed2"]
+    assert set(bad["status"]) == {"error"} and bad["error"].str.contains("not a plain tensor file").all()
+    assert (bad["pruning_ratio"] == "").all()
 
 
 def test_failed_configuration_is_recorded_and_the_rest_still_runs(tmp_path, capsys, tiny_group):
@@ -78,3 +188,12 @@ def test_failed_configuration_is_recorded_and_the_rest_still_runs(tmp_path, caps
     assert set(runs["status"]) == {"timeout"} and runs["error"].str.len().min() > 0
     assert "2 notebook(s) failed" in err and "train.failed.ipynb" in err
     assert (tmp_path / "results" / "tiny" / "noise0_seed1" / "train.failed.ipynb").is_file()
+
+
+def test_a_bug_in_the_driver_is_a_traceback_not_a_failed_run(tmp_path, tiny_group, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("papermill.execute_notebook", broken)
+    with pytest.raises(ZeroDivisionError):
+        run_groups([tiny_group()], results_dir=tmp_path / "results")
