@@ -2,8 +2,9 @@
 
 import matplotlib.pyplot as plt
 
+from .figures import norm_ccdf
 from .models import hidden_layers
-from .report import norm_ccdf
+from .prune import column_sq_norms
 
 
 def learning_curves(history):
@@ -23,7 +24,7 @@ def learning_curves(history):
 def column_norm_distribution(model):
     """The complementary CDF of the first prunable layer's column norms, on log-log axes."""
     name, layer = hidden_layers(model)[0]
-    norms, share_at_least = norm_ccdf(layer.weight)
+    norms, share_at_least = norm_ccdf(column_sq_norms(layer.weight, "filter").sqrt().cpu().numpy())
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.loglog(norms, share_at_least, marker=".", linestyle="none", markersize=3)
     ax.set(xlabel=f"column norm ({name})", ylabel="fraction of columns with norm ≥ x",

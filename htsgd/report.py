@@ -1,112 +1,335 @@
-"""Tables and figures of one experiment group: how much the trained networks could be pruned.
+"""The report of one experiment group: a verdict, tables and figures, from the group's CSVs alone.
 
-Reads what the driver and `htsgd analyze` leave in a group folder `G` (`G/runs.csv`,
-`G/summary/results_*_mce.csv`, `G/summary/results_*_parameter_ratio.csv`, `G/<id>/model.pt`)
-and writes `G/tables/` and `G/figures/`. Outcomes under alpha-stable noise are heavy-tailed
-across seeds, so every aggregate is given as the median beside the mean ± std, and every seed's
-own value is listed or drawn as well. Runs the driver marks failed or pending are left out.
+Reads what the driver and the analysis leave in a group folder `G`: `G/runs.csv` (the current
+grid, one row per run), `G/summary/results_<type>_mce.csv`, `G/summary/sweep_<type>.csv`,
+`G/summary/column_norms.csv`, `G/<id>/history.csv` and `G/provenance.json`; writes `G/tables/`
+and `G/figures/`. No model weights are needed.
 
-Figures are drawn on `matplotlib.figure.Figure` objects, not through pyplot: PNGs are rendered
-with Agg whatever backend the caller (e.g. a notebook) has selected, and no global figure state
-is touched.
+A configuration is every training flag but the seed, taken from runs.csv (the analysis CSVs
+write 0.0 for a noise-free run's α and σ and lack several flags, so grouping by their columns
+would pool runs that differ). Outcomes under α-stable noise are heavy-tailed across seeds, so
+every statistic is over converged seeds only, says how many there were, names the others, and
+every seed is listed and drawn as well.
 """
 
+import json
 import math
+from dataclasses import fields
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
-import torch
-from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter, NullLocator
 
-from . import storage
-from .data import NUM_CLASSES
-from .models import build_model, hidden_layers
-from .prune import column_sq_norms
+from . import figures, storage, verdict
+from .config import TrainConfig
 
-MCE_RATIO = 0.1  # the paper's pruning criterion: removed squared norm <= 10 % of the layer's
-IGNORED_STATUSES = ("failed", "pending")
-# Configuration columns of the analysis CSVs; a configuration is these without the seed.
-CONFIG_COLUMNS = ["model", "dataset", "width", "depth", "lr", "batch_size", "convergence_accuracy",
-                  "it_noise", "it_noise_alpha", "it_noise_scale"]
-NOISE_COLUMNS = ["it_noise", "it_noise_alpha", "it_noise_scale"]
-# A line in a figure: a configuration at every width.
-SETTING_COLUMNS = [c for c in CONFIG_COLUMNS if c != "width"]
-METRICS = {"test_acc_before": ("test acc before pruning (%)", ".1f"),
-           "pruned_test_acc": (f"pruned test acc at mce {MCE_RATIO:g} (%)", ".1f"),
-           "pruning_ratio": (f"pruning ratio at mce {MCE_RATIO:g}", ".3f")}
-STATS = ("median", "mean", "std")
-# Only the layer names matter (shapes do not), but vgg11_wide needs an image shape to be built.
-INPUT_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28),
-                "cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "ecg5000": (140,)}
+MCE_RATIO = verdict.MCE_RATIO
+CONVERGED = "converged"
+# Statuses whose runs the analysis prunes; such a run missing from the analysis CSV is "not analysed".
+ANALYSED_STATUSES = ("converged", "cap", "not_learning")
+
+TRAIN_FIELDS = [f.name for f in fields(TrainConfig)]
+NOISE_FIELDS = ["iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter"]
+CONFIGURATION_FIELDS = [f for f in TRAIN_FIELDS if f != "seed"]
+# A setting is a line in a figure: a configuration at every width.
+SETTING_FIELDS = [f for f in CONFIGURATION_FIELDS if f != "width"]
+# The no-noise configuration a noisy one is compared with shares these (width included), as in the
+# analysis's prunable_within_1pt_of_noiseless: the noise flags may differ, and checkpointing changes no result.
+BASELINE_FIELDS = [f for f in CONFIGURATION_FIELDS if f not in NOISE_FIELDS and f != "checkpoint_every"]
+# No noise first, then by noise type, α, σ; then the other flags, width and seed.
+SORT_FIELDS = ["iterate_noise", "iterate_noise_alpha", "iterate_noise_scale", "iterate_noise_filter"] + [
+    f for f in SETTING_FIELDS if f not in NOISE_FIELDS] + ["width", "seed"]
+
+# Number of test examples per dataset (the data may not be on this machine); tests check digits'.
+TEST_SET_SIZE = {"digits": 360, "mnist": 10000, "fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000,
+                 "ecg5000": 4500}
+
+# Per-run metric -> (column header, format). Each is a number per run; statistics are over converged seeds.
+METRICS = {
+    "test_acc_before": ("test acc before pruning (%)", ".1f"),
+    "pruned_test_acc": (f"pruned test acc at mce {MCE_RATIO:g} (%)", ".1f"),
+    "accuracy_change": (f"accuracy change at mce {MCE_RATIO:g} (points)", "+.1f"),
+    "pruning_ratio": (f"pruning ratio at mce {MCE_RATIO:g}", ".3f"),
+    "prunable_within_1pt": ("fraction prunable within 1 pt of own acc", ".2f"),
+    "prunable_within_1pt_of_noiseless": ("fraction prunable within 1 pt of no noise's median", ".2f"),
+    "hill_alpha": ("Hill α̂", ".2f"),
+    "block_alpha": ("block α̂", ".2f"),
+    "steps": ("steps", ".0f"),
+    "max_train_loss_ratio": ("max train loss / initial", ",.1f"),
+}
+STATS = ("median", "mean", "std", "min", "max")
+# Metrics the analysis CSV gives once per run (the same on each of its rows).
+RUN_METRICS = ["prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
+ANALYSIS_COLUMNS = ["analysis_status", "analysis_error", *RUN_METRICS, "test_acc_before", "pruned_test_acc",
+                    "pruning_ratio"]
 
 TABLES, FIGURES = "tables", "figures"
+VERDICT_MD = "verdict.md"
 SUMMARY_MD, SUMMARY_CSV = "pruning_summary.md", "pruning_summary.csv"
 PER_SEED_MD, PER_SEED_CSV = "pruning_per_seed.md", "pruning_per_seed.csv"
-RATIO_VS_WIDTH_PNG = "pruning_ratio_vs_width.png"
-COLUMN_NORMS_PNG = "column_norms.png"
 ACCURACY_VS_PRUNED_PNG = "accuracy_vs_pruned_fraction.png"
+TRAINING_STABILITY_PNG = "training_stability.png"
+COLUMN_NORMS_PNG = "column_norms.png"
+RATIO_VS_WIDTH_PNG = "pruning_ratio_vs_width.png"
+PROVENANCE = "provenance.json"
+HISTORY = "history.csv"  # a run's evaluations, in G/<id>/
 
 
 # ---------------------------------------------------------------- inputs
 
-def find_results_csv(group_dir, criterion: str) -> Path | None:
-    """The analysis CSV of `criterion` (`mce`, `parameter_ratio`), filter pruning preferred over kernel."""
-    matches = sorted((Path(group_dir) / "summary").glob(f"results_*_{criterion}.csv"))
-    preferred = [p for p in matches if p.name == f"results_filter_{criterion}.csv"]
-    return (preferred or matches or [None])[0]
+def summary_csv(group_dir, name: str) -> Path | None:
+    """`G/summary/<name with {type}>`, filter pruning preferred over kernel; None when neither exists."""
+    for pruning_type in ("filter", "kernel"):
+        path = Path(group_dir) / "summary" / name.format(type=pruning_type)
+        if path.is_file():
+            return path
+    return None
 
 
-def ignored_run_ids(group_dir) -> set[str]:
-    """Ids that runs.csv marks failed or pending: any rows of theirs in the analysis CSVs are stale."""
-    runs_csv = Path(group_dir) / "runs.csv"
-    if not runs_csv.is_file():
-        return set()
-    runs = pd.read_csv(runs_csv, dtype={"id": str, "status": str})
-    return set(runs.loc[runs["status"].isin(IGNORED_STATUSES), "id"])
+def read_runs(group_dir) -> pd.DataFrame | None:
+    """runs.csv: the group's current grid, one row per run; None when there is none."""
+    path = Path(group_dir) / "runs.csv"
+    if not path.is_file():
+        return None
+    runs = pd.read_csv(path, dtype={"id": str, "status": str, "error": str})
+    runs["error"] = runs["error"].fillna("")
+    return runs
 
 
-def read_results(group_dir, criterion: str) -> pd.DataFrame | None:
-    """Rows of the `criterion` analysis CSV for the group's usable runs; None when there are none."""
-    path = find_results_csv(group_dir, criterion)
+def read_analysis(group_dir) -> pd.DataFrame | None:
+    """Per run: its status and error as the analysis saw them, unpruned and pruned (mce 0.1) accuracy,
+    pruning ratio, the equal-accuracy fractions and tail indices; None before the analysis ran."""
+    path = summary_csv(group_dir, "results_{type}_mce.csv")
     if path is None:
         return None
-    results = pd.read_csv(path, dtype={"exp_key": str})
-    results["criterion_ratio"] = results["criterion_ratio"].round(6)  # 0.30000000000000004 -> 0.3
-    results = results[~results["exp_key"].isin(ignored_run_ids(group_dir))].reset_index(drop=True)
-    return None if results.empty else results
+    mce = pd.read_csv(path, dtype={"exp_key": str, "status": str, "error": str})
+
+    def at(ratio):
+        return mce[np.isclose(mce["criterion_ratio"], ratio)].drop_duplicates("exp_key").set_index("exp_key")
+
+    per_run = mce.drop_duplicates("exp_key").set_index("exp_key")
+    analysis = per_run[["status", "error"] + RUN_METRICS].rename(
+        columns={"status": "analysis_status", "error": "analysis_error"})
+    analysis["test_acc_before"] = at(0.0)["test_acc"].reindex(analysis.index)
+    analysis["pruned_test_acc"] = at(MCE_RATIO)["test_acc"].reindex(analysis.index)
+    analysis["pruning_ratio"] = at(MCE_RATIO)["pruning_ratio"].reindex(analysis.index)
+    return analysis
+
+
+def read_sweep(group_dir, ids) -> pd.DataFrame | None:
+    """The fine equal-accuracy sweep (exp_key, fraction, test_acc, ...) of the runs `ids`; None if absent."""
+    path = summary_csv(group_dir, "sweep_{type}.csv")
+    if path is None:
+        return None
+    sweep = pd.read_csv(path, dtype={"exp_key": str})
+    return sweep[sweep["exp_key"].isin(ids)]
+
+
+def read_column_norms(group_dir, ids) -> pd.DataFrame | None:
+    """Every first-hidden-layer column norm (exp_key, norm) of the runs `ids`; None if absent."""
+    path = Path(group_dir) / "summary" / "column_norms.csv"
+    if not path.is_file():
+        return None
+    norms = pd.read_csv(path, dtype={"exp_key": str})
+    return norms[norms["exp_key"].isin(ids)]
+
+
+def read_histories(group_dir, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each run's history.csv by id; the runs without one are named on stdout."""
+    histories, missing = {}, []
+    for run in runs.itertuples():
+        path = Path(group_dir) / run.id / HISTORY
+        if path.is_file():
+            histories[run.id] = pd.read_csv(path)
+        else:
+            missing.append(f"{run.id} ({run.status})")
+    if missing:
+        print(f"report: {TRAINING_STABILITY_PNG} leaves out runs without {HISTORY}: {', '.join(missing)}")
+    return histories
+
+
+def provenance_markdown(group_dir) -> str:
+    """provenance.json as a two-column table (nested values flattened with dotted keys), or a note that it is absent."""
+    path = Path(group_dir) / PROVENANCE
+    if not path.is_file():
+        return (f"No `{PROVENANCE}` in `{Path(group_dir).name}`: this record does not say which code, "
+                "libraries or hardware produced it.\n")
+    table = pd.DataFrame(list(_flattened(storage.read_json(path)).items()), columns=["field", "value"])
+    return markdown_table(table)
+
+
+def _flattened(value, prefix="") -> dict:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flattened(item, f"{prefix}{key}.").items()}
+    shown = value if isinstance(value, str) else json.dumps(value)
+    return {prefix.rstrip("."): shown}
+
+
+# ---------------------------------------------------------------- the run table
+
+def run_table(group_dir) -> pd.DataFrame | None:
+    """One row per run of runs.csv, joined by id with its analysis; None without runs.csv.
+
+    Columns: every runs.csv column; `status` (the analysis's where it has the run: `error` when
+    the analysis failed; `not analysed` for a finished run it lacks), `error`; the METRICS;
+    `converged`; and the keys `configuration`, `setting`, `baseline` (the no-noise configuration
+    to compare with), `noisy` and the readable `setting_label`.
+    """
+    runs = read_runs(group_dir)
+    if runs is None:
+        return None
+    analysis = read_analysis(group_dir)
+    if analysis is None:
+        print(f"report: no summary/results_*_mce.csv in {Path(group_dir).name}: every run is 'not analysed' "
+              "(run `htsgd analyze`)")
+        analysis = pd.DataFrame(columns=ANALYSIS_COLUMNS, dtype=float)
+    runs = runs.join(analysis, on="id")
+    runs["status"] = [_status(run_status, analysis_status) for run_status, analysis_status
+                      in zip(runs["status"], runs["analysis_status"])]
+    runs["error"] = [a if isinstance(a, str) and a else e for a, e in zip(runs["analysis_error"], runs["error"])]
+    runs = runs.drop(columns=["analysis_status", "analysis_error"])
+    runs["accuracy_change"] = runs["pruned_test_acc"] - runs["test_acc_before"]
+    runs["converged"] = runs["status"] == CONVERGED
+    runs["noisy"] = runs["iterate_noise"] != 0
+    for column, key_fields in (("configuration", CONFIGURATION_FIELDS), ("setting", SETTING_FIELDS),
+                               ("baseline", BASELINE_FIELDS)):
+        runs[column] = _keys(runs, key_fields)
+    runs = runs.sort_values(SORT_FIELDS, kind="stable").reset_index(drop=True)
+    runs["setting_label"] = setting_labels(runs)
+    return runs
+
+
+def _status(run_status: str, analysis_status) -> str:
+    if isinstance(analysis_status, str):
+        return analysis_status
+    return "not analysed" if run_status in ANALYSED_STATUSES else run_status
+
+
+def _keys(runs: pd.DataFrame, key_fields) -> list[str]:
+    return ["|".join(f"{f}={v}" for f, v in zip(key_fields, row)) for row in runs[key_fields].itertuples(index=False)]
+
+
+def noise_label(it_noise, alpha, sigma) -> str:
+    return "no noise" if it_noise == 0 else f"type {int(it_noise)}, α={alpha:g}, σ={sigma:g}"
+
+
+def setting_labels(runs: pd.DataFrame) -> list[str]:
+    """A readable name per setting: its noise, then each other flag that varies in the group; where two
+    settings would still read the same (say, no-noise runs with different unused σ), the flags that tell
+    them apart are added."""
+    varying = [f for f in SETTING_FIELDS if f not in NOISE_FIELDS and runs[f].nunique(dropna=False) > 1]
+    labels = pd.Series([", ".join([noise_label(r.iterate_noise, r.iterate_noise_alpha, r.iterate_noise_scale)]
+                                  + [f"{f}={_format_value(getattr(r, f))}" for f in varying])
+                        for r in runs.itertuples()], index=runs.index)
+    for _, rows in runs.groupby(labels, sort=False):
+        if rows["setting"].nunique() > 1:
+            telling = [f for f in NOISE_FIELDS if rows[f].nunique(dropna=False) > 1]
+            labels[rows.index] = [labels[i] + "".join(f", {f}={_format_value(rows.at[i, f])}" for f in telling)
+                                  for i in rows.index]
+    return labels.tolist()
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "–" if math.isnan(value) else f"{value:g}"
+    return str(value)
 
 
 # ---------------------------------------------------------------- tables
 
-def per_seed_table(mce: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: test accuracy unpruned (mce 0.0) and pruned at mce 0.1, and the pruning ratio."""
-    def at(ratio):
-        return mce[np.isclose(mce["criterion_ratio"], ratio)].drop_duplicates("exp_key").set_index("exp_key")
-
-    unpruned, pruned = at(0.0), at(MCE_RATIO)
-    runs = mce.drop_duplicates("exp_key").set_index("exp_key")
-    table = runs[CONFIG_COLUMNS + ["seed", "status", "iterations"]].rename(columns={"iterations": "steps"})
-    table["test_acc_before"] = unpruned["test_acc"].reindex(table.index)
-    table["pruned_test_acc"] = pruned["test_acc"].reindex(table.index)
-    table["pruning_ratio"] = pruned["pruning_ratio"].reindex(table.index)
-    return table.sort_values(CONFIG_COLUMNS + ["seed"]).reset_index()
+def seeds_converged(rows: pd.DataFrame) -> str:
+    """'2/3': converged seeds of a configuration over all of its seeds."""
+    return f"{int(rows['converged'].sum())}/{len(rows)}"
 
 
-def summary_table(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration: number of seeds, and median, mean and sample std over seeds of each metric."""
-    grouped = per_seed.groupby(CONFIG_COLUMNS, dropna=False, sort=True)
-    stats = grouped[list(METRICS)].agg(list(STATS))
-    stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
-    return pd.concat([grouped["seed"].nunique().rename("n_seeds"), stats], axis=1).reset_index()
+def seeds_not_counted(rows: pd.DataFrame) -> str:
+    """The seeds left out of a configuration's statistics, by seed and status: 'seed 3: diverged'."""
+    return "; ".join(f"seed {r.seed}: {r.status}" for r in rows.itertuples() if not r.converged)
 
 
-def pruning_summary(group_dir) -> pd.DataFrame | None:
-    """The summary table of a group (for notebooks); None before `htsgd analyze` has written the mce CSV."""
-    mce = read_results(group_dir, "mce")
-    return None if mce is None else summary_table(per_seed_table(mce))
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration: its flags, seeds converged, seeds not counted, and each metric's median, mean,
+    sample std, min and max over converged seeds (NaN where none converged)."""
+    records = []
+    for _, rows in runs.groupby("configuration", sort=False):
+        record = {"setting": rows["setting_label"].iloc[0], **rows.iloc[0][CONFIGURATION_FIELDS].to_dict(),
+                  "seeds_converged": seeds_converged(rows), "not_counted": seeds_not_counted(rows)}
+        for metric in METRICS:
+            values = verdict.converged_values(rows, metric)
+            for stat in STATS:
+                record[f"{metric}_{stat}"] = _statistic(values, stat)
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def _statistic(values: np.ndarray, stat: str) -> float:
+    if stat == "std":
+        return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return float(getattr(np, stat)(values)) if len(values) else math.nan
+
+
+def mean_std(values: np.ndarray, spec: str) -> str:
+    """'96.2 ± 1.1' (sample std), the mean alone for one value, '–' for none."""
+    if not len(values):
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:{spec}}"
+    return f"{np.mean(values):{spec}} ± {np.std(values, ddof=1):{spec.lstrip('+')}}"
+
+
+def summary_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
+    """Per configuration: seeds converged, seeds not counted, then per metric 'median (min–max, n); mean ± std'."""
+    records = []
+    for _, rows in runs.groupby("configuration", sort=False):
+        record = {"setting": rows["setting_label"].iloc[0], "width": rows["width"].iloc[0],
+                  "seeds converged": seeds_converged(rows), "not counted": seeds_not_counted(rows) or "–"}
+        for metric, (header, spec) in METRICS.items():
+            values = verdict.converged_values(rows, metric)
+            record[header] = verdict.median_range(values, spec) + ("" if len(values) < 2 else
+                                                                  f"; {mean_std(values, spec)}")
+        records.append(record)
+    explanation = ("Over converged seeds only: median (min–max, n = seeds with a value); mean ± sample std. "
+                   f"Every seed is in {PER_SEED_MD}.\n")
+    return f"# {title}\n\n{notes}{explanation}\n{markdown_table(pd.DataFrame(records))}"
+
+
+def per_seed_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every run: id, flags, status, the METRICS and error (the CSV of the per-seed table)."""
+    return runs[["id", "setting_label"] + TRAIN_FIELDS + ["status"] + list(METRICS) + ["error"]]
+
+
+def per_seed_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
+    shown = pd.DataFrame({"setting": runs["setting_label"], "width": runs["width"], "seed": runs["seed"],
+                          "status": runs["status"]})
+    for metric, (header, spec) in METRICS.items():
+        shown[header] = [_format_number(v, spec) for v in runs[metric]]
+    if runs["error"].astype(bool).any():
+        shown["error"] = runs["error"].str.replace("\n", " ")
+    return f"# {title}\n\n{notes}{markdown_table(shown)}"
+
+
+def _format_number(value, spec: str) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:{spec}}"
+
+
+def table_notes(runs: pd.DataFrame) -> str:
+    """The paragraphs above every table: the flags shared by every row, and what one test image is worth."""
+    fixed = [f for f in SETTING_FIELDS if f not in NOISE_FIELDS and runs[f].nunique(dropna=False) == 1]
+    lines = ["Same in every row: " + ", ".join(f"{f} {_format_value(runs[f].iloc[0])}" for f in fixed) + "."]
+    for dataset in runs["dataset"].unique():
+        size = TEST_SET_SIZE.get(dataset)
+        lines.append(f"Test set of {dataset}: size unknown to the report." if size is None else
+                     f"Test set of {dataset}: {size:,} images; one image is {100 / size:.2g} points of accuracy.")
+    return "\n\n".join(lines) + "\n\n"
+
+
+def verdict_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
+    """verdict.md: the group's sentence on equal accuracy, the sentence on mce, the table, the rule."""
+    found = verdict.comparisons(runs)
+    table = markdown_table(verdict.comparison_table(found)) if found else "No noisy configuration in this group.\n"
+    return (f"# {title}\n\n**{verdict.group_sentence(found)}** {verdict.mce_sentence(found)}\n\n{table}\n"
+            f"{verdict.RULE}\n\nAccuracy change is pruned minus unpruned test accuracy. Medians and ranges are "
+            "over converged seeds only (n = seeds with a value).\n\n" + notes)
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -119,220 +342,54 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def noise_label(it_noise, alpha, sigma) -> str:
-    return "no noise" if it_noise == 0 else f"type {int(it_noise)}, α={alpha:g}, σ={sigma:g}"
-
-
-def _format_value(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        return "–" if math.isnan(value) else f"{value:g}"
-    return str(value)
-
-
-def _varying(table: pd.DataFrame, columns) -> list[str]:
-    return [c for c in columns if table[c].nunique(dropna=False) > 1]
-
-
-def _label_columns(table: pd.DataFrame) -> pd.DataFrame:
-    """Row labels: the noise setting, then every other configuration column that varies in `table`."""
-    labels = pd.DataFrame({"noise": [noise_label(*v) for v in table[NOISE_COLUMNS].itertuples(index=False)]},
-                          index=table.index)
-    for column in _varying(table, [c for c in CONFIG_COLUMNS if c not in NOISE_COLUMNS]):
-        labels[column] = table[column].map(_format_value)
-    return labels
-
-
-def _fixed_line(table: pd.DataFrame) -> str:
-    fixed = [c for c in CONFIG_COLUMNS if c not in NOISE_COLUMNS and c not in _varying(table, CONFIG_COLUMNS)]
-    if not fixed:
-        return ""
-    return "Same in every row: " + ", ".join(f"{c} {_format_value(table[c].iloc[0])}" for c in fixed) + ".\n"
-
-
-def _mean_std(mean, std, spec) -> str:
-    return f"{mean:{spec}}" if math.isnan(std) else f"{mean:{spec}} ± {std:{spec}}"
-
-
-def summary_markdown(summary: pd.DataFrame, title: str) -> str:
-    shown = _label_columns(summary)
-    shown["seeds"] = summary["n_seeds"]
-    for metric, (name, spec) in METRICS.items():
-        shown[f"{name}: median"] = summary[f"{metric}_median"].map(lambda v: f"{v:{spec}}")
-        shown[f"{name}: mean ± std"] = [_mean_std(m, s, spec) for m, s in
-                                        zip(summary[f"{metric}_mean"], summary[f"{metric}_std"])]
-    note = ("Median and mean ± sample std over seeds. Outcomes under α-stable noise are heavy-tailed "
-            f"across seeds: read the median first, and every seed in {PER_SEED_MD}.\n")
-    return f"# {title}\n\n{_fixed_line(summary)}{note}\n{markdown_table(shown)}"
-
-
-def per_seed_markdown(per_seed: pd.DataFrame, title: str) -> str:
-    shown = _label_columns(per_seed)
-    shown["seed"], shown["status"], shown["steps"] = per_seed["seed"], per_seed["status"], per_seed["steps"]
-    for metric, (name, spec) in METRICS.items():
-        shown[name] = per_seed[metric].map(lambda v: f"{v:{spec}}")
-    return f"# {title}\n\n{_fixed_line(per_seed)}\n{markdown_table(shown)}"
-
-
-# ---------------------------------------------------------------- figures
-
-def _settings(table: pd.DataFrame):
-    """(label, rows) per line to draw: one per configuration without width and seed, sorted (no noise first)."""
-    extra = _varying(table, [c for c in SETTING_COLUMNS if c not in NOISE_COLUMNS])
-    for key, rows in table.groupby(SETTING_COLUMNS, dropna=False, sort=True):
-        setting = dict(zip(SETTING_COLUMNS, key))
-        label = ", ".join([noise_label(*(setting[c] for c in NOISE_COLUMNS))]
-                          + [f"{c}={_format_value(setting[c])}" for c in extra])
-        yield label, rows
-
-
-def _colors(n: int) -> list:
-    """Distinct colours for `n` lines: tab10, or tab20 when ten would repeat."""
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
-def _save(fig: Figure, path) -> Path:
-    return storage.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=150, bbox_inches="tight"))
-
-
-def plot_pruning_ratio_vs_width(per_seed: pd.DataFrame, path) -> Path:
-    """Pruning ratio at mce 0.1 against width: the median over seeds as a line, each seed as a faint point."""
-    fig = Figure(figsize=(6.4, 4.4))
-    ax = fig.subplots()
-    settings = list(_settings(per_seed))
-    for (label, rows), color in zip(settings, _colors(len(settings))):
-        median = rows.groupby("width")["pruning_ratio"].median()
-        ax.plot(median.index, median.to_numpy(), marker="o", color=color, label=f"{label} (median)")
-        ax.scatter(rows["width"], rows["pruning_ratio"], color=color, alpha=0.3, s=14, linewidths=0)
-    widths = sorted(per_seed["width"].unique())
-    ax.set_xscale("log")
-    ax.set_xticks(widths, labels=[str(w) for w in widths])
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("width (hidden units)")
-    ax.set_ylabel(f"pruning ratio at mce {MCE_RATIO:g}")
-    ax.set_title("Share of hidden-layer parameters pruned (points: single seeds)")
-    ax.legend(fontsize="small")
-    return _save(fig, path)
-
-
-def first_hidden_weight_name(model: str, dataset: str, width: int, depth: int) -> str:
-    """The state_dict key of the first prunable layer's weight, as the model itself names it.
-
-    The model is built on the meta device: no memory is allocated, even for vgg11_wide.
-    """
-    with torch.device("meta"):
-        net = build_model(model, INPUT_SHAPES[dataset], NUM_CLASSES[dataset], int(width), int(depth))
-    return hidden_layers(net)[0][0] + ".weight"
-
-
-def column_norms(weight: torch.Tensor) -> np.ndarray:
-    """The l2 norm of each hidden unit's incoming weights (a Linear row, or a whole conv filter)."""
-    return column_sq_norms(weight.cpu(), "filter").sqrt().numpy()
-
-
-def norm_ccdf(weight: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted positive finite column norms, and the fraction of columns whose norm is at least each one
-    (the complementary CDF; drawable on log-log axes, the largest norm keeping a share above 0)."""
-    norms = np.sort(column_norms(weight))
-    norms = norms[np.isfinite(norms) & (norms > 0)]
-    return norms, 1.0 - np.arange(len(norms)) / len(norms)
-
-
-def plot_column_norms(group_dir, runs: pd.DataFrame, path) -> Path | None:
-    """Complementary CDF of the first hidden layer's column norms, per setting, lowest seed, largest width.
-
-    `runs` is any analysis table (one or more rows per run). Returns None when no weights could be read.
-    """
-    group = Path(group_dir)
-    width = runs["width"].max()
-    at_width = runs[runs["width"] == width].drop_duplicates("exp_key")
-    fig = Figure(figsize=(6.4, 4.4))
-    ax = fig.subplots()
-    settings = list(_settings(at_width))
-    drawn = 0
-    for (label, rows), color in zip(settings, _colors(len(settings))):
-        run = rows.sort_values("seed").iloc[0]
-        weights_file = group / run["exp_key"] / storage.WEIGHTS
-        if not weights_file.is_file():
-            print(f"report: column norms: no {weights_file}; {label} left out")
-            continue
-        name = first_hidden_weight_name(run["model"], run["dataset"], run["width"], run["depth"])
-        norms, share_at_least = norm_ccdf(storage.load_torch(weights_file)[name])
-        ax.plot(norms, share_at_least, color=color, label=f"{label} (seed {int(run['seed'])})")
-        drawn += 1
-    if not drawn:
-        return None
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):  # plain numbers: labels like 3x10^0 on minor ticks collide
-        axis.set_major_formatter(LogFormatter())
-        axis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
-    ax.set_xlabel("column norm x (l2 norm of a hidden unit's incoming weights)")
-    ax.set_ylabel("fraction of columns with norm ≥ x")
-    ax.set_title(f"First hidden layer, width {width}: heavier tail = more compressible")
-    ax.legend(fontsize="small")
-    return _save(fig, path)
-
-
-def plot_accuracy_vs_pruned_fraction(parameter_ratio: pd.DataFrame, path) -> Path:
-    """Pruned test accuracy against the fraction of columns removed, at the largest width.
-
-    The line is the median over seeds, the band spans the lowest to the highest seed.
-    """
-    width = parameter_ratio["width"].max()
-    at_width = parameter_ratio[parameter_ratio["width"] == width]
-    fig = Figure(figsize=(6.4, 4.4))
-    ax = fig.subplots()
-    settings = list(_settings(at_width))
-    for (label, rows), color in zip(settings, _colors(len(settings))):
-        accuracy = rows.groupby("criterion_ratio")["test_acc"].agg(["median", "min", "max"])
-        seeds = rows["seed"].nunique()
-        ax.plot(accuracy.index, accuracy["median"], marker="o", ms=3, color=color,
-                label=f"{label} (median of {seeds} seed{'s' if seeds > 1 else ''})")
-        ax.fill_between(accuracy.index, accuracy["min"], accuracy["max"], color=color, alpha=0.2, linewidth=0)
-    ax.set_xlabel("fraction of columns pruned in each hidden layer (smallest norms first)")
-    ax.set_ylabel("pruned test accuracy (%)")
-    ax.set_title(f"Width {width}; bands: range over seeds")
-    ax.legend(fontsize="small")
-    return _save(fig, path)
-
-
 # ---------------------------------------------------------------- everything
+
+def group_title(group_dir, runs: pd.DataFrame) -> str:
+    """'demo (digits)': the group, named by its folder, and its dataset(s)."""
+    return f"{Path(group_dir).resolve().name} ({', '.join(runs['dataset'].unique())})"
+
 
 def _skipped(what: str, why: str):
     print(f"report: skipped {what}: {why}")
 
 
 def write_report(group_dir) -> list[Path]:
-    """Write every table and figure the group's inputs allow; say what was skipped and why."""
+    """Write the verdict, the tables and every figure the group's inputs allow, in that order; return
+    their paths, and say on stdout what was skipped and why."""
     group = Path(group_dir)
-    tables, figures = group / TABLES, group / FIGURES
-    mce = read_results(group, "mce")
-    parameter_ratio = read_results(group, "parameter_ratio")
-    written = []
-    if mce is None:
-        _skipped(f"{TABLES}/ and {RATIO_VS_WIDTH_PNG}", "no usable rows in summary/results_*_mce.csv "
-                 "(run `htsgd analyze --pruning_criterion mce`)")
-    else:
-        per_seed = per_seed_table(mce)
-        summary = summary_table(per_seed)
-        written += [
-            storage.write_text(tables / SUMMARY_MD, summary_markdown(summary, f"Pruning at mce {MCE_RATIO:g}: {group.resolve().name}")),
-            storage.write_text(tables / SUMMARY_CSV, summary.to_csv(index=False)),
-            storage.write_text(tables / PER_SEED_MD, per_seed_markdown(per_seed, f"Every seed: {group.resolve().name}")),
-            storage.write_text(tables / PER_SEED_CSV, per_seed.to_csv(index=False)),
-            plot_pruning_ratio_vs_width(per_seed, figures / RATIO_VS_WIDTH_PNG),
-        ]
-    runs = mce if mce is not None else parameter_ratio
-    norms_figure = None if runs is None else plot_column_norms(group, runs, figures / COLUMN_NORMS_PNG)
-    if norms_figure is None:
-        _skipped(COLUMN_NORMS_PNG, "no analysed run with its model.pt")
-    else:
-        written.append(norms_figure)
-    if parameter_ratio is None:
-        _skipped(ACCURACY_VS_PRUNED_PNG, "no usable rows in summary/results_*_parameter_ratio.csv "
-                 "(run `htsgd analyze --pruning_criterion parameter_ratio`)")
-    else:
-        written.append(plot_accuracy_vs_pruned_fraction(parameter_ratio, figures / ACCURACY_VS_PRUNED_PNG))
+    runs = run_table(group)
+    if runs is None:
+        _skipped("the whole report", f"no runs.csv in {group} (run `htsgd run` on the group's params file)")
+        return []
+    name, title, notes = group.resolve().name, group_title(group, runs), table_notes(runs)
+    tables, figure_dir = group / TABLES, group / FIGURES
+    written = [
+        storage.write_text(tables / VERDICT_MD, verdict_markdown(runs, f"Verdict: {title}", notes)),
+        storage.write_text(tables / SUMMARY_MD, summary_markdown(runs, f"Pruning at mce {MCE_RATIO:g}: {name}", notes)),
+        storage.write_text(tables / SUMMARY_CSV, summary_table(runs).to_csv(index=False)),
+        storage.write_text(tables / PER_SEED_MD, per_seed_markdown(runs, f"Every seed: {name}", notes)),
+        storage.write_text(tables / PER_SEED_CSV, per_seed_table(runs).to_csv(index=False)),
+    ]
+    for png, drawable, draw, why_not in _figures(group, runs, title):
+        if drawable:
+            written.append(figures.save(draw(), figure_dir / png))
+        else:
+            _skipped(png, why_not)
     return written
+
+
+def _figures(group: Path, runs: pd.DataFrame, title: str):
+    """(file name, whether its inputs are there, a function drawing it, why it cannot be drawn) per figure."""
+    sweep = read_sweep(group, runs["id"])
+    norms = read_column_norms(group, runs["id"])
+    histories = read_histories(group, runs)
+    yield (ACCURACY_VS_PRUNED_PNG, sweep is not None and not sweep.empty,
+           lambda: figures.accuracy_vs_pruned_figure(runs, sweep, title),
+           "no rows for this grid in summary/sweep_*.csv (run `htsgd analyze`)")
+    yield (TRAINING_STABILITY_PNG, bool(histories), lambda: figures.training_stability_figure(runs, histories, title),
+           f"no run has a {HISTORY}")
+    yield (COLUMN_NORMS_PNG, norms is not None and not norms.empty,
+           lambda: figures.column_norms_figure(runs, norms, title),
+           "no rows for this grid in summary/column_norms.csv (run `htsgd analyze`)")
+    yield (RATIO_VS_WIDTH_PNG, runs["pruning_ratio"].notna().any(), lambda: figures.width_figure(runs, title),
+           "no run has a pruning ratio at mce 0.1 (run `htsgd analyze`)")

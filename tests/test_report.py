@@ -1,190 +1,459 @@
-"""The group report on a synthetic group folder: numbers against hand-computed ones, figures as real PNGs."""
+"""The group report on tiny synthetic group folders written to the input contract.
 
+Every expected number is worked by hand in the test (never computed with the code under test);
+figures are checked through the Figure objects their functions return, not only as PNGs.
+"""
+
+import json
 import math
 from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from matplotlib.image import imread
 
-from htsgd import report
+from htsgd import figures, report, verdict
 from htsgd.config import TrainConfig
-from htsgd.models import build_model
 
-SEEDS = (1, 2, 3)
-NO_NOISE, TYPE_1 = (0, 1.75, 0.1), (1, 1.75, 0.1)
-# The configuration checked by hand: type-1 noise at width 50, one value per seed 1, 2, 3.
-HAND_BEFORE, HAND_PRUNED, HAND_RATIO = (90.0, 92.0, 97.0), (80.0, 91.0, 95.0), (0.2, 0.5, 0.6)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# The analysis CSV's columns, as spec.md section 2 fixes them (plus the run's status).
-COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
-           "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
-           "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "status"]
+ANALYSED = ("converged", "cap", "not_learning")
+MCE_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
+               "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
+               "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "status",
+               "error", "steps", "prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha",
+               "block_alpha"]
+FRACTIONS = np.round(np.arange(0, 51) * 0.02, 2)
 
 
-def run_id(noise, width, seed):
-    it_noise, alpha, sigma = noise
-    return f"noise{it_noise}_alpha{alpha}_sigma{sigma}_width{width}_seed{seed}"
+def spec(noise=0, seed=1, width=50, status="converged", mom=0.0, sigma=0.1, before=95.0, pruned=94.0, ratio=0.2,
+         within=0.3, within_noiseless=0.3, hill=1.5, block=1.6, steps=100, max_loss=1.0, analysis=None, error=""):
+    """One synthetic run: its flags, training outcome and analysis metrics (`analysis`: the analysis's own
+    status when it differs from the run's, e.g. 'error')."""
+    return dict(locals())
 
 
-def outcome(noise, width, seed):
-    """(test acc before pruning, pruned test acc at mce 0.1, pruning ratio) of a synthetic run."""
-    if noise == TYPE_1 and width == 50:
-        i = SEEDS.index(seed)
-        return HAND_BEFORE[i], HAND_PRUNED[i], HAND_RATIO[i]
-    base = 0.3 if noise == TYPE_1 else 0.1
-    return 95.0 + seed, 94.0 + seed, base + 0.01 * seed + width / 1000
+def run_id(s):
+    sigma = "" if s["noise"] == 0 else f"_sigma{s['sigma']}"
+    return f"noise{s['noise']}{sigma}_mom{s['mom']}_width{s['width']}_seed{s['seed']}"
 
 
-def make_group(root, widths=(30, 50)):
-    """A group folder as the driver and `htsgd analyze` leave it, plus one failed run with stale results."""
-    group = root / "demo"
-    runs = [(noise, width, seed) for noise in (NO_NOISE, TYPE_1) for width in widths for seed in SEEDS]
-    failed = (TYPE_1, max(widths), 4)
-    runs_rows, mce_rows, ratio_rows = [], [], []
-    torch.manual_seed(0)
-    for noise, width, seed in runs + [failed]:
-        key = run_id(noise, width, seed)
-        status = "failed" if (noise, width, seed) == failed else "converged"
-        config = TrainConfig(iterate_noise=noise[0], iterate_noise_alpha=noise[1], iterate_noise_scale=noise[2],
-                             dataset="digits", width=width, lr=0.05, batch_size_train=256, seed=seed,
-                             convergence_accuracy=99.0)
-        runs_rows.append({"id": key, **asdict(config), "status": status, "steps": 500, "wall_time": 3.0,
-                          "train_acc": 99.0, "test_acc": 95.0, "error": ""})
-        before, pruned, ratio = (0.0, 0.0, 0.99) if status == "failed" else outcome(noise, width, seed)
+def config(s):
+    return TrainConfig(iterate_noise=s["noise"], iterate_noise_scale=1.0 if s["noise"] == 0 else s["sigma"],
+                       iterate_noise_alpha=1.75, dataset="digits", width=s["width"], lr=0.05,
+                       batch_size_train=256, mom=s["mom"], seed=s["seed"], eval_freq=10,
+                       convergence_accuracy=99.0, iterations=20000)
+
+
+def make_group(root, specs, name="grp", provenance=True):
+    """A group folder exactly as the driver and the analysis write it (see htsgd.report's docstring)."""
+    group = root / name
+    (group / "summary").mkdir(parents=True)
+    runs, mce, sweep, norms = [], [], [], []
+    for s in specs:
+        key, c = run_id(s), config(s)
+        status = s["analysis"] or s["status"]
+        runs.append({"id": key, **asdict(c), "status": s["status"], "steps": s["steps"], "wall_time": 1.0,
+                     "train_acc": 99.0, "test_acc": s["before"], "max_train_loss_ratio": s["max_loss"],
+                     "error": "Traceback: boom" if s["status"] == "failed" else ""})
+        analysed = status in ANALYSED
         common = {"exp_key": key, "model": "fcn", "dataset": "digits", "lr": 0.05, "batch_size": 256,
-                  "width": width, "depth": 2, "seed": seed, "iterations": 500, "convergence_accuracy": 99.0,
-                  "it_noise": noise[0], "it_noise_alpha": noise[1], "it_noise_scale": noise[2],
-                  "train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.2, "status": "converged"}
-        mce_rows += [{**common, "criterion_ratio": 0.0, "pruning_criterion": "mce", "test_acc": before, "pruning_ratio": 0.0},
-                     {**common, "criterion_ratio": 0.1, "pruning_criterion": "mce", "test_acc": pruned, "pruning_ratio": ratio}]
-        for fraction in np.linspace(0.0, 1.0, 11):
-            ratio_rows.append({**common, "criterion_ratio": fraction, "pruning_criterion": "parameter_ratio",
-                               "test_acc": before * (1 - fraction ** (4 if noise == TYPE_1 else 1)),
-                               "pruning_ratio": fraction})
-        if status != "failed":
-            state = build_model("fcn", (1, 8, 8), 10, width=width, depth=2).state_dict()
-            if noise == TYPE_1:  # a few heavy rows, as alpha-stable noise leaves them
-                state["hidden.0.weight"] *= torch.distributions.Pareto(1.0, 1.5).sample((width, 1))
-            (group / key).mkdir(parents=True)
-            torch.save(state, group / key / "model.pt")
-    summary = group / "summary"
-    summary.mkdir(parents=True)
-    pd.DataFrame(runs_rows).to_csv(group / "runs.csv", index=False)
-    pd.DataFrame(mce_rows, columns=COLUMNS).to_csv(summary / "results_filter_mce.csv", index=False)
-    pd.DataFrame(ratio_rows, columns=COLUMNS).to_csv(summary / "results_filter_parameter_ratio.csv", index=False)
+                  "width": s["width"], "depth": 2, "seed": s["seed"], "iterations": 20000, "convergence_accuracy": 99.0,
+                  "it_noise": s["noise"], "it_noise_alpha": 0.0 if s["noise"] == 0 else 1.75,
+                  "it_noise_scale": 0.0 if s["noise"] == 0 else s["sigma"], "pruning_criterion": "mce",
+                  "status": status, "error": s["error"], "steps": s["steps"]}
+        metrics = {"train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.2, "prunable_within_1pt": s["within"],
+                   "prunable_within_1pt_of_noiseless": s["within_noiseless"], "hill_alpha": s["hill"],
+                   "block_alpha": s["block"]} if analysed else {}
+        for ratio, acc, pruning in ((0.0, s["before"], 0.0), (0.1, s["pruned"], s["ratio"])):
+            mce.append({**common, "criterion_ratio": ratio, **metrics,
+                        **({"test_acc": acc, "pruning_ratio": pruning} if analysed else {})})
+        if analysed:
+            sweep += [{"exp_key": key, "fraction": f, "train_acc": 99.0, "test_acc": s["before"] - 50 * f ** 4,
+                       "pruning_ratio": f} for f in FRACTIONS]
+            norms += [{"exp_key": key, "norm": n} for n in np.linspace(1.0, 3.0, s["width"])]
+        if s["status"] != "pending":
+            steps = np.arange(0, s["steps"] + 1, 10)
+            history = pd.DataFrame({"step": steps, "train_loss": 2.0 / (1 + steps), "train_acc": 99.0,
+                                    "test_loss": 0.3, "test_acc": s["before"]})
+            (group / key).mkdir()
+            history.to_csv(group / key / "history.csv", index=False)
+    pd.DataFrame(runs).to_csv(group / "runs.csv", index=False)
+    pd.DataFrame(mce, columns=MCE_COLUMNS).to_csv(group / "summary" / "results_filter_mce.csv", index=False)
+    pd.DataFrame(sweep).to_csv(group / "summary" / "sweep_filter.csv", index=False)
+    pd.DataFrame(norms).to_csv(group / "summary" / "column_norms.csv", index=False)
+    if provenance:
+        (group / "provenance.json").write_text(json.dumps({"htsgd": "0.1", "git_commit": "abc123", "dirty": False,
+                                                           "versions": {"torch": "2.14"}, "device": "cpu"}))
     return group
 
 
-@pytest.fixture
-def group(tmp_path):
-    return make_group(tmp_path)
-
-
-def markdown_rows(path):
-    """The data rows of the markdown table in `path`, as dicts keyed by the header."""
-    lines = [line for line in path.read_text().splitlines() if line.startswith("|")]
+def markdown_rows(source):
+    """The data rows of the markdown table in `source` (a path or the text), as dicts keyed by the header."""
+    text = source.read_text() if hasattr(source, "read_text") else source
+    lines = [line for line in text.splitlines() if line.startswith("|")]
     split = lambda line: [cell.strip() for cell in line.strip("|").split(" | ")]
-    header = split(lines[0])
-    return [dict(zip(header, split(line))) for line in lines[2:]]
+    return [dict(zip(split(lines[0]), split(line))) for line in lines[2:]]
 
+
+# ---------------------------------------------------------------- aggregation
+
+def test_digits_test_set_size_is_the_data_loaders(digits):
+    assert report.TEST_SET_SIZE["digits"] == len(digits.test_y) == 360
+
+
+def test_configurations_differing_only_in_momentum_are_two_rows(tmp_path):
+    group = make_group(tmp_path, [spec(mom=0.0, seed=1, ratio=0.10), spec(mom=0.0, seed=2, ratio=0.20),
+                                  spec(mom=0.9, seed=1, ratio=0.50), spec(mom=0.9, seed=2, ratio=0.70)])
+    summary = report.summary_table(report.run_table(group))
+    assert len(summary) == 2
+    assert summary["mom"].tolist() == [0.0, 0.9]
+    assert summary["seeds_converged"].tolist() == ["2/2", "2/2"]
+    assert summary["pruning_ratio_median"].tolist() == pytest.approx([0.15, 0.60])
+    assert summary["setting"].tolist() == ["no noise, mom=0", "no noise, mom=0.9"]
+
+
+def test_diverged_and_capped_seeds_are_left_out_of_the_statistics_and_named(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1, ratio=0.2, before=90.0), spec(seed=2, ratio=0.4, before=94.0),
+                                  spec(seed=3, ratio=0.9, before=99.0, status="cap"),
+                                  spec(seed=4, status="diverged")])
+    row = report.summary_table(report.run_table(group)).iloc[0]
+    assert row["seeds_converged"] == "2/4"
+    assert row["not_counted"] == "seed 3: cap; seed 4: diverged"
+    assert row["pruning_ratio_median"] == pytest.approx(0.3)  # (0.2 + 0.4) / 2; with the cap seed it would be 0.4
+    assert row["pruning_ratio_max"] == pytest.approx(0.4)
+    assert row["test_acc_before_mean"] == pytest.approx(92.0)
+    assert row["test_acc_before_std"] == pytest.approx(math.sqrt(8))  # sample std of 90, 94
+    report.write_report(group)
+    [shown] = markdown_rows(group / "tables" / "pruning_summary.md")
+    assert shown["seeds converged"] == "2/4" and shown["not counted"] == "seed 3: cap; seed 4: diverged"
+    assert shown["pruning ratio at mce 0.1"] == "0.300 (0.200–0.400, n=2); 0.300 ± 0.141"
+
+
+def test_a_configuration_without_converged_seed_keeps_its_row(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1), spec(noise=1, seed=1, status="diverged"),
+                                  spec(noise=1, seed=2, status="failed")])
+    summary = report.summary_table(report.run_table(group))
+    noisy = summary[summary["iterate_noise"] == 1].iloc[0]
+    assert noisy["seeds_converged"] == "0/2" and noisy["not_counted"] == "seed 1: diverged; seed 2: failed"
+    assert math.isnan(noisy["pruning_ratio_median"])
+    report.write_report(group)
+    shown = markdown_rows(group / "tables" / "pruning_summary.md")[1]
+    assert shown["setting"] == "type 1, α=1.75, σ=0.1" and shown["pruned test acc at mce 0.1 (%)"] == "–"
+    per_seed = markdown_rows(group / "tables" / "pruning_per_seed.md")
+    assert [r["status"] for r in per_seed] == ["converged", "diverged", "failed"]
+    assert per_seed[2]["error"] == "Traceback: boom"
+
+
+def test_noise_free_rows_join_their_runs_csv_configuration(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1, ratio=0.25), spec(noise=1, seed=1, ratio=0.6)])
+    mce = pd.read_csv(group / "summary" / "results_filter_mce.csv")
+    assert mce.loc[mce["it_noise"] == 0, ["it_noise_alpha", "it_noise_scale"]].eq(0.0).all().all()
+    runs = report.run_table(group).set_index("id")
+    noise_free = runs.loc["noise0_mom0.0_width50_seed1"]
+    assert (noise_free["iterate_noise_alpha"], noise_free["iterate_noise_scale"]) == (1.75, 1.0)  # runs.csv's
+    assert noise_free["pruning_ratio"] == 0.25 and noise_free["status"] == "converged"
+    assert runs.loc["noise1_sigma0.1_mom0.0_width50_seed1", "pruning_ratio"] == 0.6
+
+
+def test_a_run_whose_analysis_failed_is_named_with_status_error(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1), spec(seed=2, analysis="error", error="CUDA out of memory")])
+    row = report.summary_table(report.run_table(group)).iloc[0]
+    assert row["seeds_converged"] == "1/2" and row["not_counted"] == "seed 2: error"
+    report.write_report(group)
+    per_seed = markdown_rows(group / "tables" / "pruning_per_seed.md")
+    assert per_seed[1]["status"] == "error" and per_seed[1]["error"] == "CUDA out of memory"
+    assert per_seed[1]["pruning ratio at mce 0.1"] == "–"
+
+
+def test_runs_no_longer_in_runs_csv_are_left_out(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1), spec(seed=2)])
+    runs = pd.read_csv(group / "runs.csv")
+    runs[runs["seed"] == 1].to_csv(group / "runs.csv", index=False)  # seed 2 dropped from the grid
+    assert report.run_table(group)["seed"].tolist() == [1]
+
+
+def test_tables_state_the_test_set_size_and_what_one_image_is_worth(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1)])
+    report.write_report(group)
+    for name in ("pruning_summary.md", "pruning_per_seed.md", "verdict.md"):
+        text = (group / "tables" / name).read_text()
+        assert "Test set of digits: 360 images; one image is 0.28 points of accuracy." in text
+        assert "lr 0.05" in text and "mom 0" in text  # the shared flags, stated once
+
+
+def test_per_seed_table_has_stability_and_equal_accuracy_columns(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1, steps=1150, max_loss=1834.5, before=96.0, pruned=94.5,
+                                       within=0.42, within_noiseless=0.38, hill=1.37, block=1.81)])
+    report.write_report(group)
+    [row] = markdown_rows(group / "tables" / "pruning_per_seed.md")
+    assert row["steps"] == "1150" and row["max train loss / initial"] == "1,834.5"
+    assert row["test acc before pruning (%)"] == "96.0" and row["pruned test acc at mce 0.1 (%)"] == "94.5"
+    assert row["accuracy change at mce 0.1 (points)"] == "-1.5"
+    assert row["fraction prunable within 1 pt of own acc"] == "0.42"
+    assert row["fraction prunable within 1 pt of no noise's median"] == "0.38"
+    assert (row["Hill α̂"], row["block α̂"]) == ("1.37", "1.81")
+
+
+# ---------------------------------------------------------------- verdict
+
+@pytest.mark.parametrize("noisy, noise_free, expected", [
+    ([0.30, 0.40, 0.50], [0.10, 0.12, 0.14], verdict.BETTER),  # m0 = 0.12; all three above
+    ([0.02, 0.04, 0.06], [0.10, 0.12, 0.14], verdict.WORSE),
+    ([0.10, 0.12, 0.20], [0.10, 0.12, 0.14], verdict.UNCLEAR),  # median 0.12 = m0
+    ([0.10, 0.20], [0.10, 0.12, 0.14], verdict.UNCLEAR),  # median 0.15 > m0, but one above and one below
+    ([0.10, 0.20, 0.30, 0.40], [0.12, 0.12], verdict.BETTER),  # median 0.25; three above, one below
+    ([0.90], [0.10, 0.12, 0.14], verdict.TOO_FEW),
+])
+def test_equal_accuracy_rule_on_hand_cases(noisy, noise_free, expected):
+    assert verdict.equal_accuracy_outcome(np.array(noisy), np.array(noise_free)) == expected
+
+
+def verdict_group(tmp_path, noisy_settings):
+    """No noise at width 50 (fractions within 1 pt of its median acc 0.10, 0.12, 0.14; mce ratio 0.1) and noisy
+    settings {sigma: (fractions within 1 pt of no noise's median, mce ratios)}, three seeds each."""
+    specs = [spec(seed=s, within=0.5, within_noiseless=w, ratio=0.1) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
+    for sigma, (within, ratios) in noisy_settings.items():
+        specs += [spec(noise=1, sigma=sigma, seed=s, within_noiseless=w, ratio=r)
+                  for s, w, r in zip((1, 2, 3), within, ratios)]
+    group = make_group(tmp_path, specs)
+    report.write_report(group)
+    return (group / "tables" / "verdict.md").read_text()
+
+
+def test_verdict_says_noise_is_better(tmp_path):
+    text = verdict_group(tmp_path, {0.1: ((0.30, 0.40, 0.50), (0.5, 0.6, 0.7))})
+    assert text.startswith("# Verdict: grp (digits)\n")
+    assert ("**At equal accuracy noise beats no noise in this group: better in its one decided comparison, with "
+            "more columns prunable within 1 point of no noise's median accuracy.**") in text
+    assert "Every gain in pruning ratio at mce 0.1 (1) is matched at equal accuracy." in text
+    [row] = markdown_rows(tmp_path / "grp" / "tables" / "verdict.md")
+    assert row["pruning ratio at mce 0.1: noise"] == "0.600 (0.500–0.700, n=3)"
+    assert row["pruning ratio at mce 0.1: no noise"] == "0.100 (0.100–0.100, n=3)"
+    assert row["fraction prunable within 1 pt of no noise's median: noise"] == "0.40 (0.30–0.50, n=3)"
+    assert row["fraction prunable within 1 pt of no noise's median: no noise"] == "0.12 (0.10–0.14, n=3)"
+    assert row["accuracy change at mce 0.1 (points): noise"] == "-1.0 (-1.0 to -1.0, n=3)"  # 94 - 95 each
+    assert row["at equal accuracy"] == "better" and row["seeds converged (noise / no noise)"] == "3/3 / 3/3"
+    assert verdict.RULE in text
+
+
+def test_verdict_says_noise_is_worse_and_that_the_mce_gain_is_not_matched(tmp_path):
+    text = verdict_group(tmp_path, {0.1: ((0.02, 0.04, 0.06), (0.5, 0.6, 0.7))})
+    assert "**At equal accuracy noise does not beat no noise in this group: worse in its one decided comparison" in text
+    assert ("The gain in pruning ratio at mce 0.1 is not matched at equal accuracy in 1 of the 1 comparisons "
+            "where noise prunes more at mce (type 1, α=1.75, σ=0.1, width 50).") in text
+
+
+def test_verdict_says_mixed(tmp_path):
+    text = verdict_group(tmp_path, {0.1: ((0.30, 0.40, 0.50), (0.5, 0.6, 0.7)),
+                                    1.0: ((0.02, 0.04, 0.06), (0.05, 0.06, 0.07))})
+    assert ("**At equal accuracy the picture is mixed, with no clear overall difference: of 2 decided comparisons "
+            "noise is better in 1, worse in 1 and not clearly different in 0.**") in text
+    assert "Every gain in pruning ratio at mce 0.1 (1) is matched at equal accuracy." in text  # σ=1 prunes less
+    outcomes = [r["at equal accuracy"] for r in markdown_rows(tmp_path / "grp" / "tables" / "verdict.md")]
+    assert outcomes == ["better", "worse"]
+
+
+def test_verdict_without_a_no_noise_configuration_says_so(tmp_path):
+    text = verdict_group(tmp_path, {})  # no noisy settings at all
+    assert "the group has no noisy configuration" in text
+    group = make_group(tmp_path / "other", [spec(mom=0.0, seed=s) for s in (1, 2)]
+                       + [spec(noise=1, mom=0.9, seed=s) for s in (1, 2)])  # no noise only at another momentum
+    report.write_report(group)
+    text = (group / "tables" / "verdict.md").read_text()
+    assert "could be decided in this group (no no-noise configuration to compare with)" in text
+
+
+# ---------------------------------------------------------------- figures
+
+@pytest.fixture
+def figure_group(tmp_path):
+    """Widths 30 and 50, no noise and type 1, three seeds each. At width 50: no noise's seed 3 hit the
+    cap (drawn, not counted) and type 1's seed 3 diverged (no analysis). Type 1 at width 30 has an
+    outlier: pruning ratios 0.50, 0.52, 0.95."""
+    specs = []
+    for width in (30, 50):
+        for seed in (1, 2, 3):
+            specs.append(spec(width=width, seed=seed, before=95.0 + seed, pruned=94.0 + seed, ratio=0.1,
+                              status="cap" if (width, seed) == (50, 3) else "converged", hill=1.9))
+            specs.append(spec(noise=1, width=width, seed=seed, before=92.0, pruned=90.0 - seed,
+                              ratio=(0.50, 0.52, 0.95)[seed - 1] if width == 30 else 0.6,
+                              hill=(1.4, 1.5, 1.6)[seed - 1],
+                              status="diverged" if (width, seed) == (50, 3) else "converged"))
+    return make_group(tmp_path, specs)
+
+
+def inputs(group):
+    runs = report.run_table(group)
+    return runs, report.read_sweep(group, runs["id"]), report.read_column_norms(group, runs["id"])
+
+
+def solid_and_dotted(ax):
+    styles = [line.get_linestyle() for line in ax.lines]
+    return styles.count("-"), styles.count(":")
+
+
+def test_accuracy_vs_pruned_fraction_figure(figure_group):
+    runs, sweep, _ = inputs(figure_group)
+    fig = figures.accuracy_vs_pruned_figure(runs, sweep, "grp (digits)")
+    assert fig.get_suptitle().startswith("grp (digits): test accuracy against the fraction pruned")
+    ax30, ax50 = fig.axes
+    assert (ax30.get_title(), ax50.get_title()) == ("width 30", "width 50")
+    assert ax30.get_ylabel() == "test accuracy (%)"
+    assert ax30.get_xlabel() == "fraction of columns pruned (smallest norm first)"
+    # width 30: 3 + 3 thin seeds, 2 medians, 1 threshold (no noise); width 50: 2 + 3 thin (the cap seed
+    # dotted, the diverged one has no sweep), 2 medians, 1 threshold
+    assert len(ax30.lines) == 9 and solid_and_dotted(ax30) == (8, 0)
+    assert len(ax50.lines) == 8 and solid_and_dotted(ax50) == (6, 1)
+    assert len(ax30.collections) == 2 and len(ax50.collections) == 2  # mce points, one scatter per setting
+    assert ax30.collections[1].get_offsets().tolist() == [[0.50, 89.0], [0.52, 88.0], [0.95, 87.0]]
+    threshold = [line for line in ax50.lines if line.get_linestyle() == "--"][0]
+    assert threshold.get_ydata()[0] == pytest.approx(95.5)  # median of 96, 97 (seed 3 capped) minus 1
+    # lowest mce point 87.0 (type 1, seed 3, width 30) minus 3; highest accuracy 98 (seed 3, no noise) plus 1.5
+    assert ax30.get_ylim() == pytest.approx((84.0, 99.5))
+    labels = [t.get_text() for t in ax50.get_legend().get_texts()]
+    assert labels == ["no noise: median of 2 converged", "1 pt below no noise's median",
+                      "type 1, α=1.75, σ=0.1: median of 2 converged"]
+
+
+def test_training_stability_figure(figure_group):
+    runs = report.run_table(figure_group)
+    histories = report.read_histories(figure_group, runs)
+    fig = figures.training_stability_figure(runs, histories, "grp (digits)")
+    assert fig.get_suptitle() == "grp (digits): training stability at width 50, every seed"
+    assert [ax.get_title() for ax in fig.axes] == ["no noise", "type 1, α=1.75, σ=0.1"]
+    for ax in fig.axes:
+        assert ax.get_yscale() == "log" and ax.get_xlabel() == "step" and len(ax.lines) == 3
+    assert fig.axes[0].get_ylabel() == "train loss (full train set)"
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert labels[2] == "seed 3: diverged, 100 steps, max/initial 1.0"
+    assert list(fig.axes[0].lines[0].get_xdata()) == list(range(0, 101, 10))
+
+
+def test_column_norms_figure(figure_group):
+    runs, _, norms = inputs(figure_group)
+    fig = figures.column_norms_figure(runs, norms, "grp (digits)")
+    assert "grp (digits)" in fig.get_suptitle()
+    ax30, ax50 = fig.axes
+    assert ax30.get_xscale() == ax30.get_yscale() == "log"
+    assert ax30.get_xlabel() == "column norm / the run's median column norm"
+    assert ax30.get_ylabel() == "fraction of columns with norm ≥ x"
+    assert len(ax30.lines) == 3 + 3 + 1 and len(ax50.lines) == 3 + 2 + 1  # seeds, and the reference slope
+    labels = [t.get_text() for t in ax30.get_legend().get_texts()]
+    assert labels == ["no noise: Hill α̂ 1.90 (1.90–1.90, n=3)",
+                      "type 1, α=1.75, σ=0.1: Hill α̂ 1.50 (1.40–1.60, n=3)", "slope −2 (tail index 2)"]
+    # norms 1..3 evenly spaced (odd count 31 at width 30): median 2, largest relative norm 1.5
+    first = ax30.lines[0]
+    assert first.get_xdata()[0] == pytest.approx(0.5) and first.get_xdata()[-1] == pytest.approx(1.5)
+    assert first.get_ydata()[0] == 1.0 and first.get_ydata()[-1] == pytest.approx(1 / 30)
+    reference = ax30.lines[-1]
+    assert list(reference.get_xdata()) == pytest.approx([1.0, 1.5])
+    assert list(reference.get_ydata()) == pytest.approx([0.5, 0.5 / 1.5 ** 2])
+
+
+def test_width_figure(figure_group):
+    runs = report.run_table(figure_group)
+    fig = figures.width_figure(runs, "grp (digits)")
+    assert "grp (digits)" in fig.get_suptitle()
+    ratio_ax, acc_ax = fig.axes
+    assert ratio_ax.get_ylabel() == "pruning ratio at mce 0.1"
+    assert acc_ax.get_ylabel() == "pruned test accuracy at mce 0.1 (%)"
+    assert ratio_ax.get_xlabel() == "width (hidden units)" and ratio_ax.get_xscale() == "log"
+    assert [t.get_text() for t in ratio_ax.get_xticklabels()] == ["30", "50"]
+    assert ratio_ax.get_ylim() == (-0.02, 1.02)
+    for ax in fig.axes:
+        # no noise: converged points, hollow cap point, median; type 1: converged points, median
+        assert len(ax.collections) == 3 and len(ax.lines) == 2
+        assert sum(len(c.get_offsets()) for c in ax.collections) == 11  # 12 runs less the diverged one
+    assert [t.get_text() for t in ratio_ax.texts] == ["seed 3"]  # 0.95 against 0.50 and 0.52
+    assert ratio_ax.texts[0].xy[1] == 0.95
+    assert len(acc_ax.texts) == 0  # pruned accuracies 89, 88, 87: one point apart
+    median = ratio_ax.lines[1]  # type 1: median of 0.50, 0.52, 0.95 at width 30; of 0.6, 0.6 at 50
+    assert list(median.get_ydata()) == pytest.approx([0.52, 0.6])
+
+
+@pytest.mark.parametrize("values, floor, expected", [
+    ([0.50, 0.52, 0.95], 0.1, [False, False, True]),  # gap 0.43 > 3 x 0.02 and > 0.1
+    ([0.58, 0.67, 0.69], 0.1, [False, False, False]),  # gap 0.09 > 3 x 0.02, but within the floor
+    ([0.50, 0.50, 0.52], 0.0, [False, False, True]),  # no floor: any gap beyond a zero one
+    ([40.8, 94.0, 95.0], 2.0, [True, False, False]),
+    ([0.1, 0.9], 0.1, [False, False]),  # two seeds: no outliers
+    ([0.40, 0.50, 0.60], 0.1, [False, False, False]),
+    ([0.1, 0.2, 0.3, 0.4, 1.0], 0.1, [False, False, False, False, True]),  # Q1 0.2, Q3 0.4: 0.7 > 0.3
+])
+def test_outliers_on_hand_cases(values, floor, expected):
+    assert figures.outlier_mask(values, floor).tolist() == expected
+
+
+def test_norm_ccdf_drops_zero_and_non_finite_norms():
+    norms, share = figures.norm_ccdf([2.0, 0.0, 1.0, np.nan, 4.0])
+    assert norms.tolist() == [1.0, 2.0, 4.0]
+    assert share.tolist() == pytest.approx([1.0, 2 / 3, 1 / 3])
+
+
+# ---------------------------------------------------------------- everything
 
 def assert_png(path):
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     image = imread(path)
-    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200 and image.shape[2] in (3, 4)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200
 
 
-def test_summary_statistics_equal_hand_computed_ones(group):
-    summary = report.pruning_summary(group)
-    row = summary[(summary["it_noise"] == 1) & (summary["width"] == 50)].iloc[0]
-    assert row["n_seeds"] == 3  # the failed seed 4 is left out
-    assert row["test_acc_before_median"] == 92.0
-    assert row["test_acc_before_mean"] == pytest.approx(93.0)
-    assert row["test_acc_before_std"] == pytest.approx(math.sqrt((9 + 1 + 16) / 2))  # sample std
-    assert row["pruned_test_acc_median"] == 91.0
-    assert row["pruned_test_acc_mean"] == pytest.approx(266 / 3)
-    assert row["pruned_test_acc_std"] == pytest.approx(np.std(HAND_PRUNED, ddof=1))
-    assert row["pruning_ratio_median"] == pytest.approx(0.5)
-    assert row["pruning_ratio_mean"] == pytest.approx(1.3 / 3)
-    assert row["pruning_ratio_std"] == pytest.approx(np.std(HAND_RATIO, ddof=1))
-    assert len(summary) == 4
+def test_write_report_writes_the_verdict_first_then_tables_and_figures(figure_group):
+    written = report.write_report(figure_group)
+    assert [p.name for p in written] == [
+        "verdict.md", "pruning_summary.md", "pruning_summary.csv", "pruning_per_seed.md", "pruning_per_seed.csv",
+        "accuracy_vs_pruned_fraction.png", "training_stability.png", "column_norms.png",
+        "pruning_ratio_vs_width.png"]
+    for path in written:
+        if path.suffix == ".png":
+            assert_png(path)
+    assert (figure_group / "tables" / "pruning_summary.md").read_text().startswith("# Pruning at mce 0.1: grp\n")
+    per_seed = pd.read_csv(figure_group / "tables" / "pruning_per_seed.csv")
+    assert len(per_seed) == 12 and {"mom", "wd", "eval_freq", "iterate_noise_filter"} <= set(per_seed.columns)
 
 
-def test_write_report_writes_tables_and_figures(group):
-    written = report.write_report(group)
-    names = {p.name for p in written}
-    assert names == {"pruning_summary.md", "pruning_summary.csv", "pruning_per_seed.md", "pruning_per_seed.csv",
-                     "pruning_ratio_vs_width.png", "column_norms.png", "accuracy_vs_pruned_fraction.png"}
-    for png in ("pruning_ratio_vs_width.png", "column_norms.png", "accuracy_vs_pruned_fraction.png"):
-        assert_png(group / "figures" / png)
-    csv = pd.read_csv(group / "tables" / "pruning_summary.csv")
-    assert {"model", "dataset", "depth", "lr", "batch_size", "it_noise_alpha"} <= set(csv.columns)
+def test_missing_inputs_skip_only_their_figures(figure_group, capsys):
+    (figure_group / "summary" / "sweep_filter.csv").unlink()
+    (figure_group / "summary" / "column_norms.csv").unlink()
+    names = [p.name for p in report.write_report(figure_group)]
+    assert "accuracy_vs_pruned_fraction.png" not in names and "column_norms.png" not in names
+    assert {"verdict.md", "training_stability.png", "pruning_ratio_vs_width.png"} <= set(names)
+    out = capsys.readouterr().out
+    assert "skipped accuracy_vs_pruned_fraction.png" in out and "skipped column_norms.png" in out
 
 
-def test_summary_markdown_labels_rows_by_what_varies(group):
-    report.write_report(group)
-    text = (group / "tables" / "pruning_summary.md").read_text()
-    assert "lr 0.05" in text and "dataset digits" in text  # constant: stated once above the table
-    rows = markdown_rows(group / "tables" / "pruning_summary.md")
-    assert set(rows[0]) >= {"noise", "width", "seeds"} and "lr" not in rows[0]
-    hand = next(r for r in rows if r["noise"] == "type 1, α=1.75, σ=0.1" and r["width"] == "50")
-    assert hand["test acc before pruning (%): median"] == "92.0"
-    assert hand["test acc before pruning (%): mean ± std"] == f"93.0 ± {math.sqrt(13):.1f}"
-    assert {r["noise"] for r in rows} == {"no noise", "type 1, α=1.75, σ=0.1"}
+def test_runs_without_history_are_named(tmp_path, capsys):
+    group = make_group(tmp_path, [spec(seed=1), spec(seed=2, status="pending")])
+    assert "training_stability.png" in [p.name for p in report.write_report(group)]
+    assert "noise0_mom0.0_width50_seed2 (pending)" in capsys.readouterr().out
 
 
-def test_per_seed_table_lists_every_seed_but_not_failed_runs(group):
-    report.write_report(group)
-    rows = markdown_rows(group / "tables" / "pruning_per_seed.md")
-    listed = sorted((r["noise"], r["width"], r["seed"]) for r in rows)
-    expected = sorted((label, str(w), str(s)) for label in ("no noise", "type 1, α=1.75, σ=0.1")
-                      for w in (30, 50) for s in SEEDS)
-    assert listed == expected
-    hand = [r for r in rows if r["noise"] != "no noise" and r["width"] == "50"]
-    assert [r["pruning ratio at mce 0.1"] for r in hand] == ["0.200", "0.500", "0.600"]
+def test_kernel_csvs_are_read_when_there_is_no_filter_one(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1, ratio=0.33)])
+    for name in ("results_{}_mce.csv", "sweep_{}.csv"):
+        (group / "summary" / name.format("filter")).rename(group / "summary" / name.format("kernel"))
+    assert report.run_table(group)["pruning_ratio"].tolist() == [0.33]
+    assert report.read_sweep(group, ["noise0_mom0.0_width50_seed1"]) is not None
 
 
-def test_missing_parameter_ratio_results_skip_only_that_figure(group, capsys):
-    (group / "summary" / "results_filter_parameter_ratio.csv").unlink()
-    names = {p.name for p in report.write_report(group)}
-    assert "accuracy_vs_pruned_fraction.png" not in names
-    assert not (group / "figures" / "accuracy_vs_pruned_fraction.png").exists()
-    assert {"pruning_summary.md", "pruning_ratio_vs_width.png", "column_norms.png"} <= names
-    assert "skipped accuracy_vs_pruned_fraction.png" in capsys.readouterr().out
-
-
-def test_a_single_width_is_still_drawn(tmp_path):
-    group = make_group(tmp_path, widths=(50,))
-    names = {p.name for p in report.write_report(group)}
-    assert "pruning_ratio_vs_width.png" in names
-    assert_png(group / "figures" / "pruning_ratio_vs_width.png")
-
-
-def test_no_analysis_yet_writes_nothing(tmp_path, capsys):
+def test_no_runs_csv_writes_nothing(tmp_path, capsys):
     assert report.write_report(tmp_path) == []
-    assert report.pruning_summary(tmp_path) is None
-    assert "results_*_mce.csv" in capsys.readouterr().out
+    assert "no runs.csv" in capsys.readouterr().out
+
+
+def test_provenance_is_a_table_or_says_it_is_missing(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1)])
+    rows = markdown_rows(report.provenance_markdown(group))
+    assert {"field": "git_commit", "value": "abc123"} in rows and {"field": "versions.torch", "value": "2.14"} in rows
+    assert {"field": "dirty", "value": "false"} in rows
+    (group / "provenance.json").unlink()
+    assert report.provenance_markdown(group).startswith("No `provenance.json` in `grp`")
 
 
 def test_markdown_table_escapes_pipes():
     table = pd.DataFrame({"a": ["x|y"], "b": [1]})
     assert report.markdown_table(table) == "| a | b |\n| --- | --- |\n| x\\|y | 1 |\n"
-
-
-def test_first_hidden_weight_is_found_by_position_in_the_model():
-    assert report.first_hidden_weight_name("fcn", "digits", 10, 3) == "hidden.0.weight"
-    assert report.first_hidden_weight_name("vgg11_wide", "cifar10", 1, 2) == "features.3.weight"  # not the first conv
-
-
-def test_column_norms_are_per_hidden_unit():
-    linear = torch.tensor([[3.0, 4.0], [0.0, 1.0]])
-    assert report.column_norms(linear).tolist() == [5.0, 1.0]
-    conv = torch.ones(2, 3, 2, 2)
-    conv[1] *= 2
-    assert report.column_norms(conv) == pytest.approx([math.sqrt(12), 2 * math.sqrt(12)])
 
 
 def test_noise_labels():

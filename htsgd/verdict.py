@@ -1,0 +1,177 @@
+"""The verdict of a group: does noise beat no noise at equal accuracy, or only by the mce criterion?
+
+The mce criterion removes columns up to a share of the layer's squared norm, so a heavier-tailed
+network is pruned further by construction, whatever that costs in accuracy. The fair question is
+how many columns can go while test accuracy stays within 1 point of the network without noise.
+Each noisy configuration is compared with the no-noise configuration that has the same other
+flags and width, over converged seeds only, and the comparison is stated as a rule (RULE) that a
+reader can check against the table beside it.
+
+Works on the run table of `htsgd.report.run_table`: one row per run with `setting_label`,
+`width`, `configuration`, `baseline`, `noisy`, `converged` and the metric columns.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MCE_RATIO = 0.1  # the paper's pruning criterion: removed squared norm <= 10 % of the layer's
+MIN_SEEDS = 2  # converged seeds with a value needed on each side before a comparison is called
+
+BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
+TOO_FEW, NO_BASELINE = "too few converged seeds", "no no-noise configuration to compare with"
+
+RULE = (
+    "How *at equal accuracy* is decided, per noisy configuration against the no-noise configuration with "
+    "the same other flags (checkpointing aside) and width, over converged seeds only: let m₀ be the median, over the no-noise "
+    "seeds, of the fraction of columns prunable within 1 point of each seed's own unpruned test accuracy; "
+    "each noisy seed's value is the fraction prunable within 1 point of the no-noise configuration's median "
+    "unpruned test accuracy. **better**: the noisy median exceeds m₀ and strictly more noisy seeds lie above "
+    "m₀ than below it; **worse**: the noisy median is below m₀ and strictly more noisy seeds lie below m₀ "
+    f"than above it; otherwise **{UNCLEAR}**. With fewer than {MIN_SEEDS} converged seeds with a value on "
+    f"either side: **{TOO_FEW}**. The group counts as better (worse) only when every comparison that could "
+    f"be decided is better (worse); anything else is mixed. Noise *prunes more at mce {MCE_RATIO:g}* when its "
+    "median pruning ratio there exceeds no noise's; that gain is *matched at equal accuracy* when the same "
+    "comparison is better by the rule above."
+)
+
+
+def converged_values(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """`column` of the converged runs among `rows`, finite values only."""
+    values = rows.loc[rows["converged"], column].to_numpy(dtype=float)
+    return values[np.isfinite(values)]
+
+
+def median_range(values: np.ndarray, spec: str) -> str:
+    """'0.620 (0.450–0.820, n=3)': median (min–max, number of values); '–' for none. Signed values
+    read '-1.1 (-2.8 to +0.8, n=3)', where a dash between them would look like a minus."""
+    if not len(values):
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:{spec}} (n=1)"
+    between = " to " if "+" in spec or np.min(values) < 0 else "–"
+    return f"{np.median(values):{spec}} ({np.min(values):{spec}}{between}{np.max(values):{spec}}, n={len(values)})"
+
+
+def equal_accuracy_outcome(noisy: np.ndarray, noise_free: np.ndarray) -> str:
+    """Whether noise beats no noise at equal accuracy (see RULE).
+
+    `noisy`: the noisy seeds' fractions prunable within 1 point of the no-noise median accuracy;
+    `noise_free`: the no-noise seeds' fractions prunable within 1 point of the same median accuracy
+    (their own configuration's), so both sides are held to one threshold.
+    With m0 = median(noise_free): better iff median(noisy) > m0 and #(noisy > m0) > #(noisy < m0);
+    worse iff median(noisy) < m0 and #(noisy < m0) > #(noisy > m0); otherwise no clear difference;
+    fewer than MIN_SEEDS values on either side: too few converged seeds.
+    """
+    if len(noisy) < MIN_SEEDS or len(noise_free) < MIN_SEEDS:
+        return TOO_FEW
+    reference = np.median(noise_free)
+    above, below = int(np.sum(noisy > reference)), int(np.sum(noisy < reference))
+    if np.median(noisy) > reference and above > below:
+        return BETTER
+    if np.median(noisy) < reference and below > above:
+        return WORSE
+    return UNCLEAR
+
+
+@dataclass
+class Comparison:
+    """A noisy configuration's runs against those of its no-noise configuration (None when there is none)."""
+    noisy: pd.DataFrame
+    noise_free: pd.DataFrame | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.noisy['setting_label'].iloc[0]}, width {self.noisy['width'].iloc[0]}"
+
+    @property
+    def outcome(self) -> str:
+        if self.noise_free is None:
+            return NO_BASELINE
+        return equal_accuracy_outcome(converged_values(self.noisy, "prunable_within_1pt_of_noiseless"),
+                                      converged_values(self.noise_free, "prunable_within_1pt_of_noiseless"))
+
+    @property
+    def mce_gain(self) -> bool:
+        """Whether the noisy median pruning ratio at mce exceeds the no-noise one (False if either has none)."""
+        if self.noise_free is None:
+            return False
+        noisy, noise_free = (converged_values(rows, "pruning_ratio") for rows in (self.noisy, self.noise_free))
+        return bool(len(noisy) and len(noise_free) and np.median(noisy) > np.median(noise_free))
+
+
+def comparisons(runs: pd.DataFrame) -> list[Comparison]:
+    """Every noisy configuration with each no-noise configuration of the same other flags and width."""
+    noise_free = runs[~runs["noisy"]]
+    found = []
+    for _, noisy in runs[runs["noisy"]].groupby("configuration", sort=False):
+        matches = noise_free[noise_free["baseline"] == noisy["baseline"].iloc[0]]
+        if matches.empty:
+            found.append(Comparison(noisy, None))
+        else:
+            found += [Comparison(noisy, rows) for _, rows in matches.groupby("configuration", sort=False)]
+    return found
+
+
+def group_sentence(found: list[Comparison]) -> str:
+    """One sentence: does noise beat no noise at equal accuracy in this group?"""
+    outcomes = [c.outcome for c in found]
+    decided = [o for o in outcomes if o in (BETTER, WORSE, UNCLEAR)]
+    undecided = len(outcomes) - len(decided)
+    if not found:
+        return "No comparison at equal accuracy is possible: the group has no noisy configuration."
+    if not decided:
+        reasons = " or ".join(sorted(set(outcomes)))
+        return f"No comparison at equal accuracy could be decided in this group ({reasons})."
+    note = f" ({undecided} more undecided, see the table)" if undecided else ""
+    scope = "in its one decided comparison" if len(decided) == 1 else f"in all {len(decided)} decided comparisons"
+    if all(o == BETTER for o in decided):
+        return (f"At equal accuracy noise beats no noise in this group: better {scope}{note}, with more columns "
+                "prunable within 1 point of no noise's median accuracy.")
+    if all(o == WORSE for o in decided):
+        return (f"At equal accuracy noise does not beat no noise in this group: worse {scope}{note}, with fewer "
+                "columns prunable within 1 point of no noise's median accuracy.")
+    return (f"At equal accuracy the picture is mixed, with no clear overall difference: of {len(decided)} decided "
+            f"comparisons noise is better in {decided.count(BETTER)}, worse in {decided.count(WORSE)} and not "
+            f"clearly different in {decided.count(UNCLEAR)}{note}.")
+
+
+def mce_sentence(found: list[Comparison]) -> str:
+    """One sentence: is every gain in mce pruning ratio matched by a gain at equal accuracy?"""
+    gains = [c for c in found if c.mce_gain]
+    if not gains:
+        return f"Noise prunes no more than no noise at mce {MCE_RATIO:g} in any comparison."
+    unmatched = [c.name for c in gains if c.outcome != BETTER]
+    if not unmatched:
+        return f"Every gain in pruning ratio at mce {MCE_RATIO:g} ({len(gains)}) is matched at equal accuracy."
+    return (f"The gain in pruning ratio at mce {MCE_RATIO:g} is not matched at equal accuracy in "
+            f"{len(unmatched)} of the {len(gains)} comparisons where noise prunes more at mce "
+            f"({'; '.join(unmatched)}).")
+
+
+def comparison_table(found: list[Comparison]) -> pd.DataFrame:
+    """The verdict's table: per comparison, each measure for noise and for no noise as median (range, n)."""
+    def cells(rows, column, spec):
+        return "–" if rows is None else median_range(converged_values(rows, column), spec)
+
+    def seeds(rows):
+        return "–" if rows is None else f"{int(rows['converged'].sum())}/{len(rows)}"
+
+    mce = f"mce {MCE_RATIO:g}"
+    return pd.DataFrame([{
+        "noise setting": c.noisy["setting_label"].iloc[0],
+        "width": c.noisy["width"].iloc[0],
+        "compared with": "–" if c.noise_free is None else c.noise_free["setting_label"].iloc[0],
+        "seeds converged (noise / no noise)": f"{seeds(c.noisy)} / {seeds(c.noise_free)}",
+        f"pruning ratio at {mce}: noise": cells(c.noisy, "pruning_ratio", ".3f"),
+        f"pruning ratio at {mce}: no noise": cells(c.noise_free, "pruning_ratio", ".3f"),
+        f"accuracy change at {mce} (points): noise": cells(c.noisy, "accuracy_change", "+.1f"),
+        f"accuracy change at {mce} (points): no noise": cells(c.noise_free, "accuracy_change", "+.1f"),
+        "fraction prunable within 1 pt of no noise's median: noise":
+            cells(c.noisy, "prunable_within_1pt_of_noiseless", ".2f"),
+        "fraction prunable within 1 pt of no noise's median: no noise":
+            cells(c.noise_free, "prunable_within_1pt_of_noiseless", ".2f"),
+        "at equal accuracy": c.outcome,
+    } for c in found])
+
