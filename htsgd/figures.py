@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import NullFormatter, NullLocator
 
 from . import storage
 from .verdict import MCE_RATIO, converged_values, median_range
@@ -44,7 +44,8 @@ def _panels(n: int, sharey=False, max_columns: int = 4):
     """A figure with `n` panels in rows of at most `max_columns`."""
     columns = min(n, max_columns)
     rows = math.ceil(n / columns)
-    fig = Figure(figsize=(4.6 * columns + 0.4, 3.9 * rows + 0.7), layout="constrained")
+    # at least 9 inches wide, so that the two-line titles fit above a single panel
+    fig = Figure(figsize=(max(4.6 * columns + 0.4, 9.0), 3.9 * rows + 0.7), layout="constrained")
     axes = fig.subplots(rows, columns, sharey=sharey, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.remove()
@@ -174,6 +175,7 @@ def column_norms_figure(runs: pd.DataFrame, norms: pd.DataFrame, title: str) -> 
                 label=f"slope −{REFERENCE_ALPHA:g} (tail index {REFERENCE_ALPHA:g})")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short log ranges
         ax.set_title(f"width {width}")
         ax.set_xlabel("column norm / the run's median column norm")
         ax.legend(fontsize="x-small", loc="lower left")

@@ -24,10 +24,11 @@ TOO_FEW, NO_BASELINE = "too few converged seeds", "no no-noise configuration to 
 
 RULE = (
     "How *at equal accuracy* is decided, per noisy configuration against the no-noise configuration with "
-    "the same other flags (checkpointing aside) and width, over converged seeds only: let m₀ be the median, over the no-noise "
-    "seeds, of the fraction of columns prunable within 1 point of each seed's own unpruned test accuracy; "
-    "each noisy seed's value is the fraction prunable within 1 point of the no-noise configuration's median "
-    "unpruned test accuracy. **better**: the noisy median exceeds m₀ and strictly more noisy seeds lie above "
+    "the same other flags (checkpointing aside) and width, over converged seeds only. Every seed, with and "
+    "without noise, is held to one threshold: the no-noise configuration's median unpruned test accuracy "
+    "minus 1 point; a seed's value is the largest fraction of columns (smallest norms first, in 2 % steps) "
+    "removable before its test accuracy first falls below that threshold. Let m₀ be the median of the "
+    "no-noise seeds' values. **better**: the noisy median exceeds m₀ and strictly more noisy seeds lie above "
     "m₀ than below it; **worse**: the noisy median is below m₀ and strictly more noisy seeds lie below m₀ "
     f"than above it; otherwise **{UNCLEAR}**. With fewer than {MIN_SEEDS} converged seeds with a value on "
     f"either side: **{TOO_FEW}**. The group counts as better (worse) only when every comparison that could "
@@ -133,7 +134,7 @@ def group_sentence(found: list[Comparison]) -> str:
         return (f"At equal accuracy noise does not beat no noise in this group: worse {scope}{note}, with fewer "
                 "columns prunable within 1 point of no noise's median accuracy.")
     return (f"At equal accuracy the picture is mixed, with no clear overall difference: of {len(decided)} decided "
-            f"comparisons noise is better in {decided.count(BETTER)}, worse in {decided.count(WORSE)} and not "
+            f"comparison{'s' if len(decided) > 1 else ''} noise is better in {decided.count(BETTER)}, worse in {decided.count(WORSE)} and not "
             f"clearly different in {decided.count(UNCLEAR)}{note}.")
 
 
