@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GROUPS ?= ecg5000_fcn,mnist_fcn,cifar10_fcn,cifar10_vgg,cifar100_fcn
 GROUP ?= demo
+WORKERS ?= 1
+BENCH_WORKERS ?= 2
 
-.PHONY: setup test demo reproduce report bench clean
+.PHONY: setup test test-gpu demo reproduce report status bench bench-pipeline clean
 
 setup: $(STAMP)
 
@@ -19,17 +21,26 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q
 
+test-gpu: setup
+	$(BIN)/python -m pytest -q -m gpu -rs
+
 demo: setup
-	$(BIN)/htsgd run params/demo.yaml
+	$(BIN)/htsgd run params/demo.yaml --workers $(WORKERS)
 
 reproduce: setup
-	$(BIN)/htsgd run $(foreach g,$(subst $(comma), ,$(GROUPS)),params/$(g).yaml)
+	$(BIN)/htsgd run $(foreach g,$(subst $(comma), ,$(GROUPS)),params/$(g).yaml) --workers $(WORKERS)
 
 report: setup
 	$(BIN)/htsgd report params/$(GROUP).yaml
 
+status: setup
+	$(BIN)/htsgd status params/$(GROUP).yaml
+
 bench: setup
 	$(BIN)/python benchmarks/bench.py
+
+bench-pipeline: setup
+	$(BIN)/python benchmarks/pipeline.py --workers $(BENCH_WORKERS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

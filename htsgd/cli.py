@@ -62,6 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retrain_stale", action="store_true",
                      help="retrain configurations whose folders hold runs trained with other flags "
                           "(the old folders are moved to <results_dir>/<group>.superseded/)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="configurations trained at once on this machine (spread over the visible GPUs, or sharing "
+                          "the CPU cores); default 1")
+    run.add_argument("--fresh_kernels", action="store_true",
+                     help="a new Jupyter kernel for every notebook (slower); by default each worker reuses one warm "
+                          "kernel, its namespace emptied between notebooks")
+    run.add_argument("--launcher", choices=["local", "slurm"], default="local",
+                     help="local: train here; slurm: submit a job array through submitit and return")
+    from .slurm import OPTIONS
+    for key, (kind, default, meaning) in OPTIONS.items():
+        if kind is list:
+            run.add_argument(f"--slurm_{key}", action="append", metavar="LINE",
+                             help=f"{meaning} (repeatable; default: the params file's slurm.{key})")
+        else:
+            run.add_argument(f"--slurm_{key}", type=kind, help=f"{meaning} (default: the params file's slurm.{key}, else {default})")
+    status = commands.add_parser("status", help="every configuration's state, read from the results folder")
+    status.add_argument("params", type=Path, help="params/<group>.yaml")
+    status.add_argument("--results_dir", default="results", type=Path)
     report = commands.add_parser("report", help="rerun a group's report notebook over its existing results")
     report.add_argument("params", type=Path, help="params/<group>.yaml")
     report.add_argument("--results_dir", default="results", type=Path)
@@ -79,8 +97,15 @@ def main(argv=None) -> int:
             return analyze_command(args)
         elif args.command == "run":
             from .driver import run_groups
-            return run_groups(args.params, args.results_dir, args.data_dir, args.device,
-                              retrain_stale=args.retrain_stale)
+            if args.workers < 1:
+                raise UserError(f"--workers {args.workers}: use 1 or more")
+            slurm = {k[len("slurm_"):]: v for k, v in vars(args).items() if k.startswith("slurm_") and v is not None}
+            return run_groups(args.params, args.results_dir, args.data_dir, args.device, retrain_stale=args.retrain_stale,
+                              workers=args.workers, launcher=args.launcher, slurm_options=slurm,
+                              fresh_kernels=args.fresh_kernels)
+        elif args.command == "status":
+            from .driver import status_group
+            return status_group(args.params, args.results_dir)
         elif args.command == "report":
             from .driver import report_group
             return report_group(args.params, args.results_dir)

@@ -6,9 +6,10 @@ flags stops the run (the differing keys are listed) unless `retrain_stale` is se
 the old folder aside and trains it again. Folders of configurations no longer in the grid are
 named and left out of everything.
 
-For every configuration that is not recorded the train notebook is executed into
-`<group>/<id>/train.ipynb` (under a temporary name, renamed on success), with paths relative to
-the notebook's folder so the record is relocatable. Failures are recorded and the rest goes on.
+For every configuration that is not recorded, and not being trained by another process or job,
+the train notebook is executed into `<group>/<id>/train.ipynb` (`workers`: one at a time or N at
+once), with paths relative to the group's folder so the record is relocatable. Failures are
+recorded and the rest goes on. One driver per group at a time (`locks`).
 Analysis and report are redone only when their inputs differ by content (`analysis_inputs`,
 `report_inputs`, kept in the group's provenance.json), never by file times.
 """
@@ -17,28 +18,28 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 
-from . import run_folder, storage
+from . import locks, run_folder, storage
 from .config import TrainConfig
 from .data import DataUnavailable, ensure_available
 from .errors import UserError
+from .execution import execute, relative as _relative
 from .params import Group, load_group
 from .provenance import command_line, file_digest, provenance, public_path, source_digest
+from .workers import ELSEWHERE, clock as _clock, train_all
 
-KERNEL = "htsgd"
-# The kernel warns at every start that its local TCP link is unencrypted; only its errors should reach the log.
-KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 RUN_COLUMNS = (["id"] + [f.name for f in fields(TrainConfig)]
                + ["status", "steps", "wall_time", "train_acc", "test_acc", "max_train_loss_ratio", "error"])
 RUNS_CSV, PROVENANCE = "runs.csv", "provenance.json"
 NOT_ANALYSED = ("diverged",)  # a complete run whose weights the analysis never reads
+STILL_RUNNING = 3  # exit status when configurations are still being trained by another process or job
 
 
 class StaleRuns(UserError):
@@ -46,25 +47,47 @@ class StaleRuns(UserError):
 
 
 def run_groups(paths, results_dir="results", data_dir="data", device=None, notebooks=NOTEBOOKS,
-               retrain_stale=False, command=None) -> int:
-    """Validate every group, check its data and its existing folders, then run them all; non-zero if anything failed."""
+               retrain_stale=False, command=None, workers=1, launcher="local", slurm_options=None,
+               fresh_kernels=False) -> int:
+    """Validate every group, check its data and its existing folders, then run them all.
+
+    Exit status: 0 when everything is done, 1 when anything failed, STILL_RUNNING when some
+    configurations are being trained elsewhere (another driver's workers, Slurm jobs).
+    """
     groups = [load_group(p) for p in paths]
     _check_data(groups, data_dir)
     group_dirs = [Path(results_dir) / g.name for g in groups]
-    stale = {g.name: stale_runs(g, d) for g, d in zip(groups, group_dirs)}
-    if any(stale.values()) and not retrain_stale:
-        raise StaleRuns(_stale_message(stale))
     command = command or command_line()
-    failed = []
-    for group, group_dir in zip(groups, group_dirs):
-        if stale[group.name]:
-            supersede(group_dir, list(stale[group.name]), "trained with other flags")
-        failed += run_group(group, group_dir, data_dir, device, notebooks, command)
+    with ExitStack() as held:
+        for group_dir in group_dirs:
+            held.enter_context(locks.hold(locks.lock_path(group_dir, "driver"), command))
+        stale = {g.name: stale_runs(g, d) for g, d in zip(groups, group_dirs)}
+        if any(stale.values()) and not retrain_stale:
+            raise StaleRuns(_stale_message(stale))
+        failed, elsewhere = [], 0
+        for group, group_dir in zip(groups, group_dirs):
+            if stale[group.name]:
+                supersede(group_dir, list(stale[group.name]), "trained with other flags")
+            if launcher == "slurm":
+                from .slurm import slurm_options as checked, submit_group
+                options = checked({**(group.slurm or {}), **(slurm_options or {})}, f"{group.path} and the --slurm flags")
+                submitted = submit_group(group, group_dir.resolve(), Path(data_dir).resolve(), device, command, options,
+                                         notebooks)
+                if submitted and options["cluster"] != "debug":  # otherwise collect what is done, as a local run
+                    elsewhere += len(submitted)
+                    continue
+            group_failed, group_elsewhere = run_group(group, group_dir, data_dir, device, notebooks, command, workers,
+                                                      fresh_kernels)
+            failed, elsewhere = failed + group_failed, elsewhere + group_elsewhere
     if failed:
         print(f"\n{len(failed)} notebook(s) failed:", file=sys.stderr)
         for notebook, error in failed:
             print(f"  {notebook}: {error}", file=sys.stderr)
         return 1
+    if elsewhere:
+        print("\nsome configurations are still being trained elsewhere: see `htsgd status`, and run `htsgd run` "
+              "again once they have ended to collect them and build the analysis and report", file=sys.stderr)
+        return STILL_RUNNING
     return 0
 
 
@@ -120,8 +143,12 @@ def orphans(group: Group, group_dir: Path) -> list[str]:
                   if p.is_dir() and p.name not in group.configs and run_folder.is_run_folder(p))
 
 
-def run_group(group: Group, group_dir: Path, data_dir, device, notebooks, command) -> list:
-    """Train every configuration not yet recorded, then analyse and report if their inputs changed; return the failures."""
+def run_group(group: Group, group_dir: Path, data_dir, device, notebooks, command, workers=1,
+              fresh_kernels=False) -> tuple[list, int]:
+    """Train every configuration not yet recorded, then analyse and report if their inputs changed.
+
+    Returns the failures and how many configurations are being trained elsewhere.
+    """
     group_dir, data_dir = Path(group_dir).resolve(), Path(data_dir).resolve()
     left_out = orphans(group, group_dir)
     if left_out:
@@ -134,37 +161,33 @@ def run_group(group: Group, group_dir: Path, data_dir, device, notebooks, comman
         if weightless:  # e.g. a committed record, which keeps no weights, analysed by code that has changed since
             supersede(group_dir, weightless, f"have no {run_folder.WEIGHTS} and must be analysed again, so are retrained")
     todo = [i for i in group.configs if not run_folder.is_recorded(group_dir / i)]
-    print(f"{group.name}: {len(group.configs)} configurations, {len(group.configs) - len(todo)} already complete, "
-          f"{len(todo)} to run -> {_relative(group_dir)}", flush=True)
-    failed, started = [], time.monotonic()
-    for n, config_id in enumerate(todo, 1):
-        print(f"[{n}/{len(todo)}] {config_id} (elapsed {_clock(time.monotonic() - started)})", flush=True)
-        error = train_configuration(group, config_id, group_dir / config_id, data_dir, device, notebooks, command)
-        if error is not None:
-            failed.append((_relative(group_dir / config_id / run_folder.FAILED_NOTEBOOK), error["error"]))
+    elsewhere = [i for i in todo if is_running_elsewhere(group_dir, i)]
+    todo = [i for i in todo if i not in elsewhere]
+    print(f"{group.name}: {len(group.configs)} configurations, {len(group.configs) - len(todo) - len(elsewhere)} "
+          f"already complete, {len(todo)} to run"
+          + (f", {len(elsewhere)} running elsewhere" if elsewhere else "")
+          + (f" on {workers} workers" if workers > 1 and todo else "") + f" -> {_relative(group_dir)}", flush=True)
+    started = time.monotonic()
+    outcomes = train_all(group, group_dir, todo, data_dir, device, notebooks, command, workers, fresh_kernels)
+    failed = [(_relative(group_dir / o["id"] / run_folder.FAILED_NOTEBOOK), o["error"])
+              for o in outcomes if o["status"] in ("failed", "timeout")]
+    elsewhere += [o["id"] for o in outcomes if o["status"] == ELSEWHERE]
     write_runs_csv(group, group_dir)
-    failed += analyse_and_report(group, group_dir, data_dir, device, notebooks, command)
-    print(f"{group.name}: finished in {_clock(time.monotonic() - started)}; record in {_relative(group_dir)}", flush=True)
-    return failed
-
-
-def train_configuration(group, config_id, run_dir, data_dir, device, notebooks, command):
-    """Execute the train notebook for one configuration; record and return its failure, or None."""
-    parameters = {**group.configs[config_id].to_dict(), "run_dir": ".", "data_dir": _relative(data_dir, run_dir),
-                  "device": device, "progress": False, "command": command}
-    error = execute(notebooks / "train.ipynb", run_dir / run_folder.NOTEBOOK, parameters, group.timeout)
-    if error is None and not run_folder.is_complete(run_dir):
-        error = {"status": "failed", "error": f"the notebook finished but the run wrote no {run_folder.METRICS}; "
-                                              f"see {_relative(run_dir / run_folder.FAILED_NOTEBOOK)}"}
-        (run_dir / run_folder.NOTEBOOK).replace(run_dir / run_folder.FAILED_NOTEBOOK)
-    if error is None:
-        run_folder.clear_failure(run_dir)
-        m = run_folder.read_metrics(run_dir)
-        print(f"    {m['status']}, {m['steps']} steps, test acc {m['test_acc']:.2f} %", flush=True)
+    if elsewhere:
+        print(f"{group.name}: {len(elsewhere)} configuration(s) are being trained elsewhere ({', '.join(elsewhere)}); "
+              "analysis and report wait until they are done", flush=True)
     else:
-        run_folder.record_failure(run_dir, error)
-        print(f"    {error['status']}: {error['error']}", flush=True)
-    return error
+        failed += analyse_and_report(group, group_dir, data_dir, device, notebooks, command)
+    print(f"{group.name}: finished in {_clock(time.monotonic() - started)}; record in {_relative(group_dir)}", flush=True)
+    return failed, len(elsewhere)
+
+
+def is_running_elsewhere(group_dir: Path, config_id: str) -> bool:
+    """Another process holds the run's lock, or a Slurm job that has not ended was given it."""
+    if locks.is_held(locks.lock_path(group_dir, config_id)):
+        return True
+    from .slurm import is_queued
+    return is_queued(group_dir, config_id)
 
 
 def analyse_and_report(group: Group, group_dir: Path, data_dir, device, notebooks, command) -> list:
@@ -249,7 +272,7 @@ def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dic
     """Execute the group-level notebook `name` (analyze or report) into the group's folder."""
     print(f"{group.name}: {name}", flush=True)
     error = execute(notebooks / f"{name}.ipynb", group_dir / f"{name}.ipynb",
-                    {"group_dir": ".", **parameters}, group.timeout)
+                    {"group_dir": ".", **parameters}, group.timeout, cwd=group_dir)
     print("    done" if error is None else f"    {error['status']}: {error['error']}", flush=True)
     return [] if error is None else [(_relative(group_dir / f"{name}.failed.ipynb"), error["error"])]
 
@@ -260,53 +283,15 @@ def report_group(path, results_dir="results", notebooks=NOTEBOOKS, command=None)
     group_dir = (Path(results_dir) / group.name).resolve()
     if not (group_dir / RUNS_CSV).is_file():
         raise UserError(f"{group_dir} holds no {RUNS_CSV}; run `htsgd run {path}` first")
-    if run_group_notebook(group, group_dir, "report", {}, notebooks):
-        return 1
-    stamps = _read_stamps(group_dir)
-    if stamps.get("analysis_inputs") == analysis_digest(group, group_dir):
-        stamps["report_inputs"] = report_digest(group_dir, stamps["analysis_inputs"])
-    _write_provenance(group, group_dir, command or command_line(), None, stamps)
+    command = command or command_line()
+    with locks.hold(locks.lock_path(group_dir, "driver"), command):
+        if run_group_notebook(group, group_dir, "report", {}, notebooks):
+            return 1
+        stamps = _read_stamps(group_dir)
+        if stamps.get("analysis_inputs") == analysis_digest(group, group_dir):
+            stamps["report_inputs"] = report_digest(group_dir, stamps["analysis_inputs"])
+        _write_provenance(group, group_dir, command, None, stamps)
     return 0
-
-
-def execute(notebook: Path, output: Path, parameters: dict, timeout: int):
-    """Execute `notebook` into `output` (renamed into place on success); return None, or the notebook's failure.
-
-    Only the notebook's own failures are caught (an error in a cell, a cell timeout, a dead
-    kernel); anything else is a bug of the driver and surfaces as a traceback.
-    """
-    import papermill
-    from jupyter_client.kernelspec import NoSuchKernel
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    running = output.with_suffix(".running.ipynb")
-    try:
-        papermill.execute_notebook(_relative(notebook), _relative(running), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(output.parent), execution_timeout=timeout, progress_bar=False,
-                                   extra_arguments=KERNEL_QUIET)
-    except NoSuchKernel:
-        raise UserError(f"no Jupyter kernel named {KERNEL!r}; run `make setup` (it registers the kernel in .venv)") from None
-    except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as err:
-        if running.exists():
-            running.replace(output.with_suffix(".failed.ipynb"))
-        return {"status": "timeout" if isinstance(err, CellTimeoutError) else "failed", "error": _one_line(err)}
-    running.replace(output)
-    output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
-    return None
-
-
-def _relative(path, start=".") -> str:
-    """`path` relative to `start`: what the record and the messages name, never a machine's own folders."""
-    return os.path.relpath(path, start)
-
-
-def _one_line(err) -> str:
-    evalue = getattr(err, "evalue", None)
-    name = getattr(err, "ename", type(err).__name__)
-    text = f"{name}: {evalue}" if evalue else f"{name}: {err}"
-    return " ".join(text.split())[:500]
 
 
 def write_runs_csv(group: Group, group_dir: Path) -> Path:
@@ -330,6 +315,32 @@ def write_runs_csv(group: Group, group_dir: Path) -> Path:
     return path
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+def status_group(path, results_dir="results") -> int:
+    """`htsgd status`: every configuration's state, read from the results folder whichever launcher ran it."""
+    from .slurm import queued_job
+
+    group = load_group(path)
+    group_dir = Path(results_dir) / group.name
+    counts = {}
+    for config_id in group.configs:
+        run_dir = group_dir / config_id
+        failure = run_folder.read_failure(run_dir)
+        if run_folder.is_recorded(run_dir):
+            state = run_folder.read_metrics(run_dir)["status"]
+        elif locks.is_held(locks.lock_path(group_dir, config_id)):
+            state = "running"
+        elif queued_job(group_dir, config_id):
+            state = f"queued (job {queued_job(group_dir, config_id)})"
+        elif failure is not None:
+            state = failure["status"]
+        elif (run_dir / run_folder.CHECKPOINT).is_file():
+            state = "interrupted (resumes from its checkpoint)"
+        else:
+            state = "pending"
+        counts[state.split(" ")[0]] = counts.get(state.split(" ")[0], 0) + 1
+        print(f"{config_id:50s} {state}")
+    stamps = _read_stamps(group_dir)
+    fresh = "up to date" if stamps.get("analysis_inputs") == analysis_digest(group, group_dir) else "to be (re)done"
+    print(f"{group.name}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+          + f"; analysis {fresh}")
+    return 0

@@ -14,7 +14,7 @@ import yaml
 from .config import TrainConfig, check_known, coerce, make_config
 from .errors import UserError
 
-GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "analysis", "notes")
+GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "analysis", "slurm", "notes")
 ANALYSIS_KEYS = {"pruning_type": ("filter", "kernel"), "compression_error_metric": ("fro_squared", "frob")}
 # Short names for the id of a configuration, in the order they appear in it.
 ID_NAMES = {"model": "", "dataset": "", "iterate_noise": "noise", "iterate_noise_alpha": "alpha",
@@ -31,6 +31,7 @@ class Group:
     configs: dict  # id -> TrainConfig
     timeout: int
     analysis: dict
+    slurm: dict = None  # the `slurm:` section as written (htsgd.slurm fills in the defaults)
 
 
 def load_group(path) -> Group:
@@ -65,7 +66,13 @@ def load_group(path) -> Group:
     timeout = spec.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise UserError(f"{path}: timeout = {timeout!r} is not allowed; use whole seconds >= 1")
-    return Group(path.stem, path, configs, timeout, _analysis(spec.get("analysis") or {}, path))
+    slurm = spec.get("slurm") or {}
+    if not isinstance(slurm, dict):
+        raise UserError(f"{path}: slurm must be a mapping of options, got {slurm!r}")
+    if slurm:
+        from .slurm import slurm_options
+        slurm_options(slurm, str(path))  # checked now, before anything runs
+    return Group(path.stem, path, configs, timeout, _analysis(spec.get("analysis") or {}, path), slurm)
 
 
 def _check_value(key, value, where):

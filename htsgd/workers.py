@@ -1,0 +1,144 @@
+"""Training a group's configurations: one at a time, or N at once on one machine.
+
+Each configuration is one execution of the train notebook, written only into its own run
+folder, under that run's lock (so no two processes, local or Slurm, ever train it at once).
+Each worker keeps one warm kernel for its notebooks (`execution.ReusedKernel`). With N workers,
+N processes take configurations as they free up;
+on GPUs the workers are spread over the visible devices (`CUDA_VISIBLE_DEVICES`, several
+workers may share one), on the CPU each gets its share of the cores (`OMP_NUM_THREADS`, which
+sets torch's threads). Only the process that started them writes `runs.csv`.
+"""
+
+import atexit
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from . import locks, run_folder
+from .execution import FreshKernel, ReusedKernel, execute, relative
+
+ELSEWHERE = "running elsewhere"
+_kernels = {}  # group folder -> ReusedKernel, one per process
+
+
+def train_one(group, config_id: str, group_dir: Path, data_dir: Path, device, notebooks: Path, command: str,
+              fresh_kernels: bool = False) -> dict:
+    """Execute the train notebook for one configuration under its lock; its outcome (status, steps, test acc, error)."""
+    run_dir = group_dir / config_id
+    try:
+        with locks.hold(locks.lock_path(group_dir, config_id), command):
+            if run_folder.is_recorded(run_dir):  # finished by another process since it was planned
+                return _outcome(run_dir)
+            (group_dir / locks.LOCKS / f"{config_id}.queued").unlink(missing_ok=True)
+            kind = FreshKernel if fresh_kernels else ReusedKernel
+            if not isinstance(_kernels.get(group_dir), kind):
+                _kernels[group_dir] = kind(group_dir)
+            kernels = _kernels[group_dir]
+            km, error = kernels.take(), {"status": "failed", "error": "interrupted"}
+            try:
+                parameters = {**group.configs[config_id].to_dict(), "run_dir": config_id,
+                              "data_dir": relative(data_dir, group_dir), "device": device, "progress": False,
+                              "command": command}
+                error = execute(notebooks / "train.ipynb", run_dir / run_folder.NOTEBOOK, parameters, group.timeout,
+                                km=km)
+            finally:
+                kernels.release(km, healthy=error is None)
+            if error is None and not run_folder.is_complete(run_dir):
+                (run_dir / run_folder.NOTEBOOK).replace(run_dir / run_folder.FAILED_NOTEBOOK)
+                error = {"status": "failed", "error": f"the notebook finished but the run wrote no {run_folder.METRICS}; "
+                                                      f"see {relative(run_dir / run_folder.FAILED_NOTEBOOK, group_dir)}"}
+            if error is not None:
+                run_folder.record_failure(run_dir, error)
+                return {"id": config_id, **error}
+            run_folder.clear_failure(run_dir)
+            return _outcome(run_dir)
+    except locks.Busy as busy:
+        return {"id": config_id, "status": ELSEWHERE, "error": str(busy)}
+
+
+def _outcome(run_dir: Path) -> dict:
+    m = run_folder.read_metrics(run_dir)
+    return {"id": run_dir.name, "status": m["status"], "steps": m["steps"], "test_acc": m["test_acc"]}
+
+
+def _close_kernels():
+    for kernels in _kernels.values():
+        kernels.close()
+    _kernels.clear()
+
+
+atexit.register(_close_kernels)
+
+
+def describe(outcome: dict) -> str:
+    if "steps" in outcome:
+        return f"{outcome['status']}, {outcome['steps']} steps, test acc {outcome['test_acc']:.2f} %"
+    return f"{outcome['status']}: {outcome['error']}"
+
+
+def train_all(group, group_dir: Path, ids: list, data_dir: Path, device, notebooks: Path, command: str,
+              workers: int = 1, fresh_kernels: bool = False) -> list[dict]:
+    """Train `ids` with `workers` processes (1: in this one); print progress; return the outcomes."""
+    outcomes, started = [], time.monotonic()
+
+    def report(outcome, running):
+        outcomes.append(outcome)
+        failed = sum(o["status"] in ("failed", "timeout") for o in outcomes)
+        left = len(ids) - len(outcomes) - running
+        print(f"[{len(outcomes)}/{len(ids)}] {outcome['id']}: {describe(outcome)} | done {len(outcomes)}, "
+              f"running {running}, failed {failed}, left {left} (elapsed {clock(time.monotonic() - started)})", flush=True)
+
+    if not ids:
+        return outcomes
+    if workers <= 1:
+        try:
+            for config_id in ids:
+                report(train_one(group, config_id, group_dir, data_dir, device, notebooks, command, fresh_kernels), 0)
+        finally:
+            _close_kernels()
+        return outcomes
+    slots = multiprocessing.get_context("spawn").Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                             initargs=(slots, workers_env(workers, device))) as pool:
+        pending = {pool.submit(train_one, group, i, group_dir, data_dir, device, notebooks, command, fresh_kernels)
+                   for i in ids}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                report(future.result(), min(workers, len(pending)))
+    return outcomes
+
+
+def workers_env(workers: int, device) -> list[dict]:
+    """The environment of each worker: its GPU (round robin over the visible ones) or its share of the CPU cores."""
+    gpus = visible_gpus() if device in (None, "cuda") or str(device).startswith("cuda") else []
+    if gpus:
+        return [{"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} for slot in range(workers)]
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    return [{"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}] * workers
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them."""
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if named is not None:
+        return [g.strip() for g in named.split(",") if g.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _start_worker(slots, environments):
+    """Runs once in each worker process, before any kernel starts: take a slot and its environment."""
+    os.environ.update(environments[slots.get()])
+    sys.stdout.flush()
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

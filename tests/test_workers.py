@@ -1,0 +1,148 @@
+"""Several configurations at once: local workers, Slurm through submitit's local executor, locks, kernels."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from htsgd import execution, locks, run_folder, workers
+from htsgd.cli import main
+from htsgd.driver import STILL_RUNNING, run_groups
+from test_resume import finish, kill_when, record, start
+
+pytestmark = pytest.mark.usefixtures("htsgd_kernel")
+
+
+def test_cpu_workers_share_the_cores():
+    envs = workers.workers_env(2, "cpu")
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    assert envs == [{"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}] * 2
+
+
+def test_gpu_workers_are_spread_round_robin_over_the_visible_gpus(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert workers.workers_env(5, "cuda") == [{"CUDA_VISIBLE_DEVICES": g} for g in ("2", "5", "2", "5", "2")]
+
+
+def test_two_workers_give_the_record_of_one(tmp_path, tiny_group, capsys, monkeypatch):
+    """Equal to the last digit when every kernel uses one thread: torch's float sums depend on the thread count."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 2)  # two workers: one thread each
+    params = tiny_group()
+    assert run_groups([params], results_dir=tmp_path / "one") == 0
+    capsys.readouterr()
+    assert run_groups([params], results_dir=tmp_path / "two", workers=2) == 0
+    out = capsys.readouterr().out
+    assert "4 to run on 2 workers" in out and "[4/4]" in out and "failed 0, left 0" in out
+    one, two = record(tmp_path / "one" / "tiny"), record(tmp_path / "two" / "tiny")
+    pd.testing.assert_frame_equal(one[0], two[0])
+    assert one[1] == two[1] and one[2] == two[2]
+
+
+def test_a_reused_kernel_records_what_fresh_kernels_record(tmp_path, tiny_group, capsys):
+    params = tiny_group()
+    assert run_groups([params], results_dir=tmp_path / "fresh", fresh_kernels=True) == 0
+    assert run_groups([params], results_dir=tmp_path / "reused") == 0
+    fresh, reused = record(tmp_path / "fresh" / "tiny"), record(tmp_path / "reused" / "tiny")
+    pd.testing.assert_frame_equal(fresh[0], reused[0])
+    assert fresh[1] == reused[1] and fresh[2] == reused[2]
+    for run_id in pd.read_csv(tmp_path / "reused" / "tiny" / "runs.csv")["id"]:
+        cells = json.loads((tmp_path / "reused" / "tiny" / run_id / "train.ipynb").read_text())["cells"]
+        counts = [c["execution_count"] for c in cells if c["cell_type"] == "code"]
+        assert counts == list(range(1, len(counts) + 1))  # as a fresh kernel numbers them
+        assert not [o for c in cells for o in c.get("outputs", []) if o["output_type"] in ("stream", "error")]
+
+
+def test_a_second_driver_on_the_same_group_is_refused(tmp_path, tiny_group, capsys):
+    params = tiny_group()
+    group = tmp_path / "results" / "tiny"
+    with locks.hold(locks.lock_path(group, "driver"), "htsgd run tiny.yaml (the first one)"):
+        assert main(["run", str(params), "--results_dir", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert "htsgd run tiny.yaml (the first one) holds" in err and f"pid {os.getpid()}" in err
+    assert not [p for p in group.iterdir() if p.is_dir() and p.name != locks.LOCKS]
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path, capsys):
+    path = tmp_path / "driver.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "from htsgd import locks; import time\n"
+                               f"with locks.hold({str(path)!r}, 'doomed'):\n    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held" and locks.is_held(path)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert not locks.is_held(path)
+    with locks.hold(path, "the next one"):
+        assert locks.is_held(path)
+    assert "a lock left by a process that ended (pid" in capsys.readouterr().out
+
+
+def test_a_configuration_trained_elsewhere_is_skipped_and_analysis_waits(tmp_path, tiny_group, capsys):
+    params = tiny_group(seeds=("seeds: [1, 2]", "seeds: [1]"))
+    group = tmp_path / "results" / "tiny"
+    with locks.hold(locks.lock_path(group, "noise0_seed1"), "another worker"):
+        assert run_groups([params], results_dir=tmp_path / "results") == STILL_RUNNING
+    out = capsys.readouterr().out
+    assert "1 to run, 1 running elsewhere" in out and "analysis and report wait" in out
+    assert not run_folder.is_complete(group / "noise0_seed1") and run_folder.is_recorded(group / "noise1_sigma0.01_seed1")
+    assert pd.read_csv(group / "runs.csv").set_index("id").loc["noise0_seed1", "status"] == "pending"
+    assert run_groups([params], results_dir=tmp_path / "results") == 0
+    assert (group / "report.ipynb").is_file()
+
+
+def test_a_kernel_that_fails_to_start_is_started_again(tmp_path, monkeypatch):
+    real, calls = execution.KernelManager.start_kernel, []
+
+    def flaky(self, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")  # as nbclient says when ports collide
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(execution.KernelManager, "start_kernel", flaky)
+    km = execution.start_kernel(tmp_path)
+    try:
+        assert km.is_alive() and len(calls) == 2
+    finally:
+        km.shutdown_kernel(now=True)
+
+
+def test_killed_while_two_workers_run_then_rerun_ends_with_the_uninterrupted_record(tmp_path, tiny_group):
+    params = tiny_group()
+    finish(["run", str(params), "--results_dir", str(tmp_path / "whole"), "--workers", "2"])  # the same threads
+    group = tmp_path / "cut" / "tiny"
+    args = ["run", str(params), "--results_dir", str(tmp_path / "cut"), "--workers", "2"]
+    kill_when(start(args), lambda: len(list(group.glob(f"*/{run_folder.RUNNING_NOTEBOOK}"))) >= 1
+              and len(list(group.glob(f"*/{run_folder.METRICS}"))) >= 1)
+    finish(args)
+    whole, cut = record(tmp_path / "whole" / "tiny"), record(group)
+    pd.testing.assert_frame_equal(whole[0], cut[0])
+    assert whole[1] == cut[1] and whole[2] == cut[2]
+
+
+def test_slurm_launcher_through_submitits_local_executor(tmp_path, tiny_group, capsys):
+    """The same code as on a cluster up to the executor: submit, follow with status, collect with run."""
+    params = tiny_group(seeds=("seeds: [1, 2]", "seeds: [1]"))
+    results = tmp_path / "results"
+    args = ["run", str(params), "--results_dir", str(results), "--launcher", "slurm", "--slurm_cluster", "local",
+            "--slurm_pack", "2"]
+    assert main(args) == STILL_RUNNING
+    out = capsys.readouterr().out
+    assert "2 configuration(s) submitted as 1 task(s)" in out
+    group = results / "tiny"
+    assert main(["status", str(params), "--results_dir", str(results)]) == 0
+    assert "queued (job" in capsys.readouterr().out or all(run_folder.is_recorded(group / i) for i in
+                                                            ("noise0_seed1", "noise1_sigma0.01_seed1"))
+    deadline = time.monotonic() + 300
+    while main(["run", str(params), "--results_dir", str(results)]) == STILL_RUNNING:  # collects once the job ends
+        assert time.monotonic() < deadline, "the local job never finished"
+        time.sleep(2)
+    assert set(pd.read_csv(group / "runs.csv")["status"]) == {"converged"} and (group / "report.ipynb").is_file()
+    assert list((group / "logs" / "slurm").glob("*/*_log.out"))
+    assert main(["status", str(params), "--results_dir", str(results)]) == 0
+    assert "tiny: 2 converged; analysis up to date" in capsys.readouterr().out
