@@ -5,8 +5,17 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 
 from htsgd.data import load
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need CUDA (make test-gpu runs them): skipped, and said so, without a device."""
+    if not torch.cuda.is_available():
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason="needs a CUDA device (make test-gpu on a GPU machine)"))
 
 
 @pytest.fixture(scope="session")

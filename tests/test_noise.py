@@ -361,7 +361,7 @@ def test_training_with_noise_runs_and_the_output_layer_trains(digits, noise_type
     assert metrics["train_acc"] > result["history"][0]["train_acc"] + 40.0  # it learns through the noise
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 @pytest.mark.parametrize("noise_type", [1, 2, 3])
 def test_cuda_graph_replay_is_reproducible_and_follows_the_law(noise_type):
     """From the second step on, CUDA replays a recorded graph: it must still draw fresh, correctly
