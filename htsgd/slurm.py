@@ -19,7 +19,7 @@ import submitit
 
 from . import locks, run_folder
 from .errors import UserError
-from .workers import describe, train_one
+from .workers import describe, own_runtime_dir, train_one
 
 # The `slurm:` section of a params file, or the matching flags: key -> (type, default, meaning)
 OPTIONS = {
@@ -60,6 +60,7 @@ class Pack(submitit.helpers.Checkpointable):
     """One task of the array: train its configurations in turn. Requeued as the same call (`Checkpointable`)."""
 
     def __call__(self, group, group_dir, ids, data_dir, device, notebooks, command) -> list[dict]:
+        own_runtime_dir()
         outcomes = []
         for config_id in ids:
             outcome = train_one(group, config_id, Path(group_dir), Path(data_dir), device, Path(notebooks), command)

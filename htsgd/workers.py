@@ -12,7 +12,7 @@ sets torch's threads). Only the process that started them writes `runs.csv`.
 import atexit
 import multiprocessing
 import os
-import sys
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -136,7 +136,13 @@ def visible_gpus() -> list[str]:
 def _start_worker(slots, environments):
     """Runs once in each worker process, before any kernel starts: take a slot and its environment."""
     os.environ.update(environments[slots.get()])
-    sys.stdout.flush()
+    own_runtime_dir()
+
+
+def own_runtime_dir():
+    """A Jupyter runtime folder of this process's own, so kernels started side by side never share
+    connection files (papermill issue #511 is kernels racing for them and their ports)."""
+    os.environ["JUPYTER_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="htsgd-jupyter-")
 
 
 def clock(seconds: float) -> str:

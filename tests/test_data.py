@@ -5,16 +5,30 @@ import pytest
 import torch
 
 from htsgd.cli import main
-from htsgd.data import DataUnavailable, load, prepare_ecg5000
+from htsgd.data import NORMALIZATION, DataUnavailable, _read, load, prepare_ecg5000
 
 
-def test_digits_split_is_fixed_stratified_and_as_shipped(digits):
+def test_digits_split_is_fixed_stratified_and_normalised(digits):
     assert digits.train_x.shape == (1437, 1, 8, 8) and digits.test_x.shape == (360, 1, 8, 8)
     assert torch.bincount(digits.test_y).tolist() == torch.bincount(load("digits").test_y).tolist()
     assert torch.bincount(digits.test_y).min() >= 35  # every class in the test split
-    values = torch.cat([digits.train_x, digits.test_x]).unique()
-    assert values.min() == 0 and values.max() == 16 and torch.equal(values, values.round())  # intensities 0-16
     assert torch.equal(load("digits").train_y, digits.train_y)
+    (mean,), (std,) = NORMALIZATION["digits"]
+    raw = torch.cat([digits.train_x, digits.test_x]) * std + mean  # back to the shipped intensities 0-16
+    values = raw.unique()
+    assert abs(values.min()) < 1e-4 and abs(values.max() - 16) < 1e-4
+    assert torch.allclose(values, values.round(), atol=1e-4)
+
+
+def test_digits_normalisation_constants_are_the_training_splits():
+    train_x, _, test_x, _ = _read("digits", "data")  # raw intensities, before normalisation
+    assert train_x.shape == (1437, 1, 8, 8) and train_x.max() == 16  # the training split only, unnormalised
+    (mean,), (std,) = NORMALIZATION["digits"]
+    assert round(train_x.double().mean().item(), 4) == mean
+    assert round(train_x.double().std().item(), 4) == std
+    data = load("digits")
+    assert abs(data.train_x.mean().item()) < 1e-3 and abs(data.train_x.std().item() - 1) < 1e-3
+    assert torch.allclose(data.test_x, (test_x - mean) / std)
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
