@@ -18,6 +18,32 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason="needs a CUDA device (make test-gpu on a GPU machine)"))
 
 
+@pytest.fixture
+def interrupted(monkeypatch):
+    """`with interrupted(step):` a run that gets there is stopped by KeyboardInterrupt, as a kill would stop it."""
+    import contextlib
+
+    import htsgd.train as train_module
+
+    record = train_module._record
+
+    @contextlib.contextmanager
+    def at(step):
+        def crashing(s, model, data):
+            if s == step:
+                raise KeyboardInterrupt
+            return record(s, model, data)
+
+        monkeypatch.setattr(train_module, "_record", crashing)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            monkeypatch.setattr(train_module, "_record", record)
+
+    return at
+
+
 @pytest.fixture(scope="session")
 def digits():
     return load("digits")

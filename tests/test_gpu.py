@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 import torch
 
-import htsgd.train as train_module
 from htsgd.config import make_config
 from htsgd.data import load
 from htsgd.driver import run_groups
@@ -13,23 +12,14 @@ from htsgd.run_folder import train_in_folder
 pytestmark = pytest.mark.gpu
 
 
-def test_a_run_resumed_on_cuda_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch):
+def test_a_run_resumed_on_cuda_ends_where_an_uninterrupted_one_does(tmp_path, interrupted):
     data = load("digits", device="cuda")
     config = make_config({"dataset": "digits", "width": 512, "lr": 0.05, "batch_size_train": 64, "eval_freq": 5,
                           "convergence_accuracy": 100.0, "iterations": 60, "checkpoint_every": 20, "seed": 4,
                           "iterate_noise": 1, "iterate_noise_scale": 0.01, "iterate_noise_alpha": 1.75})
     whole = train_in_folder(config, data, tmp_path / "whole", "cuda", progress=False)
-    record = train_module._record
-
-    def crash_at_step_45(step, model, data):
-        if step == 45:
-            raise KeyboardInterrupt
-        return record(step, model, data)
-
-    monkeypatch.setattr(train_module, "_record", crash_at_step_45)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted(45):
         train_in_folder(config, data, tmp_path / "cut", "cuda", progress=False)
-    monkeypatch.setattr(train_module, "_record", record)
     resumed = train_in_folder(config, data, tmp_path / "cut", "cuda", progress=False)
     assert resumed["history"] == whole["history"]
     assert all(torch.equal(p, q) for p, q in zip(whole["model"].parameters(), resumed["model"].parameters()))

@@ -86,22 +86,12 @@ def test_epoch_order_is_a_fresh_permutation_per_epoch():
     assert not torch.equal(first, second) and torch.equal(first, epoch_order(0, 50, 3, "cpu"))
 
 
-def test_interrupted_run_resumes_to_the_same_result(digits, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_result(digits, tmp_path, interrupted):
     cfg = config(iterations=40, eval_freq=5, checkpoint_every=10, convergence_accuracy=100.0)
     whole = train_in_folder(cfg, digits, tmp_path / "whole", progress=False)
-
-    record = train_module._record
-
-    def crash_at_step_25(step, model, data):
-        if step == 25:
-            raise KeyboardInterrupt
-        return record(step, model, data)
-
-    monkeypatch.setattr(train_module, "_record", crash_at_step_25)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted(25):
         train_in_folder(cfg, digits, tmp_path / "cut", progress=False)
     assert (tmp_path / "cut" / "checkpoint.pt").is_file() and not (tmp_path / "cut" / "metrics.json").exists()
-    monkeypatch.setattr(train_module, "_record", record)
     resumed = train_in_folder(cfg, digits, tmp_path / "cut", progress=False)
     assert resumed["history"] == whole["history"]
     assert all(torch.equal(p, q) for p, q in zip(whole["model"].parameters(), resumed["model"].parameters()))
