@@ -13,7 +13,8 @@ taken by a kernel started beside it, papermill issue #511) is started again, up 
 import os
 from pathlib import Path
 
-from jupyter_client import KernelManager
+from jupyter_client import AsyncKernelManager as KernelManager  # nbclient polls an async client: cell timeouts work
+from jupyter_core.utils import run_sync
 
 from .errors import UserError
 
@@ -52,7 +53,7 @@ def start_kernel(cwd: Path, warm_up: str = WARM_UP, env: dict | None = None) -> 
     for attempt in range(1, START_ATTEMPTS + 1):
         km = KernelManager(kernel_name=KERNEL)
         try:
-            km.start_kernel(cwd=str(cwd), extra_arguments=KERNEL_QUIET, **({"env": env} if env is not None else {}))
+            run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_QUIET, **({"env": env} if env is not None else {}))
             run_silently(km, warm_up)
             return km
         except START_ERRORS:
@@ -64,7 +65,7 @@ def start_kernel(cwd: Path, warm_up: str = WARM_UP, env: dict | None = None) -> 
 def _shut_down(km: KernelManager):
     try:
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
     except RuntimeError:
         pass
 
@@ -74,8 +75,8 @@ def run_silently(km: KernelManager, code: str):
     client = km.client()
     client.start_channels()
     try:
-        client.wait_for_ready(timeout=START_TIMEOUT)
-        reply = client.execute_interactive(code, silent=True, store_history=False, timeout=START_TIMEOUT)
+        run_sync(client.wait_for_ready)(timeout=START_TIMEOUT)
+        reply = run_sync(client.execute_interactive)(code, silent=True, store_history=False, timeout=START_TIMEOUT)
     finally:
         client.stop_channels()
     if reply["content"]["status"] != "ok":
@@ -94,7 +95,7 @@ class ReusedKernel:
         self.cwd, self.env, self.km, self.used = Path(cwd), env, None, False
 
     def take(self) -> KernelManager:
-        if self.km is not None and not self.km.is_alive():
+        if self.km is not None and not run_sync(self.km.is_alive)():
             self.km = None
         if self.km is None:
             self.km, self.used = start_kernel(self.cwd, env=self.env), False

@@ -98,18 +98,18 @@ def test_a_configuration_trained_elsewhere_is_skipped_and_analysis_waits(tmp_pat
 def test_a_kernel_that_fails_to_start_is_started_again(tmp_path, monkeypatch):
     real, calls = execution.KernelManager.start_kernel, []
 
-    def flaky(self, **kwargs):
+    async def flaky(self, **kwargs):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("Kernel died before replying to kernel_info")  # as nbclient says when ports collide
-        return real(self, **kwargs)
+        return await real(self, **kwargs)
 
     monkeypatch.setattr(execution.KernelManager, "start_kernel", flaky)
     km = execution.start_kernel(tmp_path)
     try:
-        assert km.is_alive() and len(calls) == 2
+        assert execution.run_sync(km.is_alive)() and len(calls) == 2
     finally:
-        km.shutdown_kernel(now=True)
+        execution.ReusedKernel(tmp_path).release(km, healthy=False)
 
 
 def test_killed_while_two_workers_run_then_rerun_ends_with_the_uninterrupted_record(tmp_path, tiny_group):
