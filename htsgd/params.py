@@ -1,8 +1,8 @@
 """Experiment groups: a params YAML file expanded into validated configurations with readable ids.
 
 A group file holds `base` parameters, a `grid` (each list expands to the product; a list of
-such mappings is the union of their products) and `seeds`. Every configuration is checked
-here, with the file and key named, before anything runs.
+such mappings is the union of their products, and a mapping may give its own `seeds`) and
+`seeds`. Every configuration is checked here, with the file and key named, before anything runs.
 """
 
 import itertools
@@ -52,11 +52,11 @@ def load_group(path) -> Group:
         raise UserError(f"{path}: base must be a mapping of training parameters, got {base!r}")
     for key, value in base.items():
         _check_value(key, value, f"{path}: base")
-    grid = _grid(spec.get("grid", {}), path)
     seeds = _seeds(spec.get("seeds", [TrainConfig.seed]), path)
+    grid = _grid(spec.get("grid", {}), path, seeds)
     configs = {}
-    for point in grid:
-        for seed in seeds:
+    for point, point_seeds in grid:
+        for seed in point_seeds:
             values = {**base, **point, "seed": seed}
             config_id = make_id(point, seed)
             config = make_config(values, where=f"{path}: configuration {config_id}")
@@ -81,14 +81,20 @@ def _check_value(key, value, where):
     coerce(key, value, where)
 
 
-def _grid(grid, path) -> list[dict]:
-    """The grid's points: the product of each mapping's lists, over the union of mappings."""
+def _grid(grid, path, seeds) -> list[tuple[dict, list]]:
+    """The grid's points with their seeds: the product of each mapping's lists, over the union of mappings.
+
+    A mapping may give its own `seeds` (e.g. more seeds where a choice hinges on them); otherwise
+    its points take the group's.
+    """
     mappings = grid if isinstance(grid, list) else [grid or {}]
     points = []
     for i, mapping in enumerate(mappings):
         where = f"{path}: grid" + (f"[{i}]" if isinstance(grid, list) else "")
         if not isinstance(mapping, dict):
             raise UserError(f"{where}: expected a mapping of parameter -> list of values, got {mapping!r}")
+        mapping = dict(mapping)
+        point_seeds = _seeds(mapping.pop("seeds"), where) if "seeds" in mapping else seeds
         for key, values in mapping.items():
             if not isinstance(values, list):
                 raise UserError(f"{where}: {key} = {values!r} must be a list of values")
@@ -97,7 +103,7 @@ def _grid(grid, path) -> list[dict]:
             for value in values:
                 _check_value(key, value, where)
         keys = list(mapping)
-        points += [dict(zip(keys, combo)) for combo in itertools.product(*(mapping[k] for k in keys))]
+        points += [(dict(zip(keys, combo)), point_seeds) for combo in itertools.product(*(mapping[k] for k in keys))]
     if not points:
         raise UserError(f"{path}: grid expands to nothing; give at least one value per key")
     return points

@@ -46,3 +46,21 @@ def test_shipped_groups_are_valid(name):
     if name != "demo":
         assert {c.iterate_noise for c in group.configs.values()} == {0, 1, 2, 3}
         assert sorted({c.seed for c in group.configs.values()}) == [1, 2, 3, 4, 5]
+
+
+def test_a_grid_mapping_may_give_its_own_seeds(tmp_path):
+    group = load_group(write(tmp_path, """
+        base: {dataset: digits, width: 64}
+        grid:
+          - iterate_noise: [0]
+          - iterate_noise: [1]
+            seeds: [4, 5, 6]
+        seeds: [1, 2]
+    """))
+    assert sorted(group.configs) == ["noise0_seed1", "noise0_seed2", "noise1_seed4", "noise1_seed5", "noise1_seed6"]
+    with pytest.raises(Exception, match=r"grid\[1\]: seeds = \[\] must be a non-empty list"):
+        load_group(write(tmp_path, """
+            grid:
+              - iterate_noise: [0]
+              - {iterate_noise: [1], seeds: []}
+        """, name="bad.yaml"))
