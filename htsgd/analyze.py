@@ -19,11 +19,12 @@ Each analysed run is pruned at every value of each criterion (mce: 0.0 and 0.1; 
 
 Runs that are not analysed (diverged: their weights are not finite; failed, timeout, pending,
 incomplete; errors) still have their rows, with empty metrics. `summary/sweep_<pruning_type>.csv`
-holds every run's sweep and `summary/column_norms.csv` every column norm of its first hidden
+holds every run's sweep and `summary/column_norms.csv.gz` every column norm of its first hidden
 layer, so the report never needs the weights. Noise-free rows carry `it_noise_alpha` and
 `it_noise_scale` 0.0, as the original writes them. The stored weights are only read.
 """
 
+import gzip
 import io
 import math
 import sys
@@ -215,7 +216,7 @@ def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_
         _write_csv(results_path(root, criterion, compression_error_metric, pruning_type), table)
     _write_csv(summary / f"sweep_{pruning_type}.csv", pd.DataFrame(
         [{"exp_key": key, **point} for key, a in analysed.items() for point in a["sweep"]], columns=SWEEP_COLUMNS))
-    _write_csv(summary / "column_norms.csv", pd.DataFrame(
+    _write_csv(summary / "column_norms.csv.gz", pd.DataFrame(
         [{"exp_key": key, "norm": float(n)} for key, a in analysed.items() for n in a["norms"]], columns=["exp_key", "norm"]))
     problems = [run for run in runs if run.status in ("error", "incomplete")]
     for run in problems:
@@ -255,8 +256,12 @@ def _steps(run: Run):
 
 
 def _write_csv(path, table: pd.DataFrame) -> Path:
+    """Write `table`; gzipped when the name ends in .gz (with no time in its header, so equal tables give equal files)."""
     out = io.StringIO()
-    table.to_csv(out, index=False, lineterminator="\n")
+    table.to_csv(out, index=False, lineterminator="\n", float_format="%.9g" if path.name.endswith(".gz") else None)
+    if path.name.endswith(".gz"):
+        data = gzip.compress(out.getvalue().encode(), mtime=0)
+        return storage.atomic_write(path, lambda f: f.write(data))
     return storage.write_text(path, out.getvalue())
 
 

@@ -77,7 +77,7 @@ def accuracy_vs_pruned_figure(runs: pd.DataFrame, sweep: pd.DataFrame, title: st
         ax.set_title(f"width {width}")
         ax.set_xlabel("fraction of columns pruned (smallest norm first)")
         ax.set_xlim(-0.02, 1.02)
-        ax.legend(fontsize="x-small", loc="lower left")
+        ax.legend(fontsize="x-small", loc="best")
     axes[0].set_ylabel("test accuracy (%)")
     axes[0].set_ylim(*accuracy_range(drawn, curves))
     fig.suptitle(f"{title}: test accuracy against the fraction pruned\n"

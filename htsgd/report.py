@@ -2,7 +2,7 @@
 
 Reads what the driver and the analysis leave in a group folder `G`: `G/runs.csv` (the current
 grid, one row per run), `G/summary/results_<type>_mce.csv`, `G/summary/sweep_<type>.csv`,
-`G/summary/column_norms.csv`, `G/<id>/history.csv` and `G/provenance.json`; writes `G/tables/`
+`G/summary/column_norms.csv.gz`, `G/<id>/history.csv` and `G/provenance.json`; writes `G/tables/`
 and `G/figures/`. No model weights are needed.
 
 A configuration is every training flag but the seed, taken from runs.csv (the analysis CSVs
@@ -127,7 +127,7 @@ def read_sweep(group_dir, ids) -> pd.DataFrame | None:
 
 def read_column_norms(group_dir, ids) -> pd.DataFrame | None:
     """Every first-hidden-layer column norm (exp_key, norm) of the runs `ids`; None if absent."""
-    path = Path(group_dir) / "summary" / "column_norms.csv"
+    path = Path(group_dir) / "summary" / "column_norms.csv.gz"
     if not path.is_file():
         return None
     norms = pd.read_csv(path, dtype={"exp_key": str})
@@ -390,6 +390,6 @@ def _figures(group: Path, runs: pd.DataFrame, title: str):
            f"no run has a {HISTORY}")
     yield (COLUMN_NORMS_PNG, norms is not None and not norms.empty,
            lambda: figures.column_norms_figure(runs, norms, title),
-           "no rows for this grid in summary/column_norms.csv (run `htsgd analyze`)")
+           "no rows for this grid in summary/column_norms.csv.gz (run `htsgd analyze`)")
     yield (RATIO_VS_WIDTH_PNG, runs["pruning_ratio"].notna().any(), lambda: figures.width_figure(runs, title),
            "no run has a pruning ratio at mce 0.1 (run `htsgd analyze`)")

@@ -194,7 +194,7 @@ def test_diverged_run_has_empty_metrics_never_ratio_zero(results, mce):
         assert row["status"] == "diverged" and row["criterion_ratio"] in ("0.0", "0.1") and row["steps"] == "30"
     # nor in the sweep or the column norms
     assert "blowup" not in set(pd.read_csv(results / "summary" / "sweep_kernel.csv")["exp_key"])
-    assert "blowup" not in set(pd.read_csv(results / "summary" / "column_norms.csv")["exp_key"])
+    assert "blowup" not in set(pd.read_csv(results / "summary" / "column_norms.csv.gz")["exp_key"])
 
 
 def test_mce_counts_and_accuracies_worked_independently(results, mce, digits):
@@ -344,7 +344,7 @@ def test_sweep_and_column_norms_files(results, mce):
     assert sorted(set(sweep["exp_key"])) == ANALYSED_KEYS
     for key in ANALYSED_KEYS:
         assert list(sweep[sweep["exp_key"] == key]["fraction"]) == FRACTIONS
-    norms = pd.read_csv(results / "summary" / "column_norms.csv")
+    norms = pd.read_csv(results / "summary" / "column_norms.csv.gz")
     assert list(norms.columns) == ["exp_key", "norm"]
     assert sorted(set(norms["exp_key"])) == ANALYSED_KEYS
     for key in ANALYSED_KEYS:
@@ -372,7 +372,7 @@ def test_cli_defaults_to_kernel_and_exits_0(results, tmp_path, capsys):
     assert "results_kernel_mce.csv" in out
     # the file it asked for (the default pruning type, kernel), and no other results file
     assert sorted(p.name for p in (tmp_path / "summary").iterdir()) == [
-        "column_norms.csv", "results_kernel_mce.csv", "sweep_kernel.csv"]
+        "column_norms.csv.gz", "results_kernel_mce.csv", "sweep_kernel.csv"]
     assert (tmp_path / "summary" / "results_kernel_mce.csv").read_text().splitlines()[0] == HEADER
     assert _fingerprints(tmp_path) == before
 
@@ -484,4 +484,4 @@ def test_analyze_group_reads_exactly_runs_csv(results, tmp_path):
         # r2 (noisy) has r1 (no noise, converged, same other flags) as its reference
         assert _rows(table, "r2")["prunable_within_1pt_of_noiseless"].notna().all()
     assert set(pd.read_csv(group / "summary" / "sweep_filter.csv")["exp_key"]) == {"r1", "r2"}
-    assert set(pd.read_csv(group / "summary" / "column_norms.csv")["exp_key"]) == {"r1", "r2"}
+    assert set(pd.read_csv(group / "summary" / "column_norms.csv.gz")["exp_key"]) == {"r1", "r2"}

@@ -81,7 +81,7 @@ def make_group(root, specs, name="grp", provenance=True):
     pd.DataFrame(runs).to_csv(group / "runs.csv", index=False)
     pd.DataFrame(mce, columns=MCE_COLUMNS).to_csv(group / "summary" / "results_filter_mce.csv", index=False)
     pd.DataFrame(sweep).to_csv(group / "summary" / "sweep_filter.csv", index=False)
-    pd.DataFrame(norms).to_csv(group / "summary" / "column_norms.csv", index=False)
+    pd.DataFrame(norms).to_csv(group / "summary" / "column_norms.csv.gz", index=False)
     if provenance:
         (group / "provenance.json").write_text(json.dumps({"htsgd": "0.1", "git_commit": "abc123", "dirty": False,
                                                            "versions": {"torch": "2.14"}, "device": "cpu"}))
@@ -415,7 +415,7 @@ def test_write_report_writes_the_verdict_first_then_tables_and_figures(figure_gr
 
 def test_missing_inputs_skip_only_their_figures(figure_group, capsys):
     (figure_group / "summary" / "sweep_filter.csv").unlink()
-    (figure_group / "summary" / "column_norms.csv").unlink()
+    (figure_group / "summary" / "column_norms.csv.gz").unlink()
     names = [p.name for p in report.write_report(figure_group)]
     assert "accuracy_vs_pruned_fraction.png" not in names and "column_norms.png" not in names
     assert {"verdict.md", "training_stability.png", "pruning_ratio_vs_width.png"} <= set(names)
