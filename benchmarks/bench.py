@@ -16,7 +16,6 @@ import json
 import math
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -234,7 +233,7 @@ def check_targets(results, device) -> dict:
 
 def markdown(results) -> str:
     m = results["machine"]
-    lines = [f"# Benchmark: htsgd against the original approach", "",
+    lines = ["# Benchmark: htsgd against the original approach", "",
              f"Machine: {m['cpu']}, {m['cores']} threads, torch {m['torch']}, device {m['device']}"
              + (f" ({m['gpu']})" if m["gpu"] else ""), "",
              "| config | data | floor s/step | htsgd s/step | baseline s/step | htsgd / floor | speed-up | "
