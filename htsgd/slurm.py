@@ -72,12 +72,12 @@ class Pack(submitit.helpers.Checkpointable):
 def submit_group(group, group_dir: Path, data_dir: Path, device, command: str, options: dict, notebooks=None) -> list:
     """Submit every configuration that is neither recorded nor being trained; return their ids.
 
-    With the debug executor the tasks run here, one after another, before this returns.
+    `options` are complete and checked (`slurm_options`). With the debug executor the tasks run
+    here, one after another, before this returns.
     """
     from .driver import NOTEBOOKS, is_running_elsewhere
 
     notebooks = notebooks or NOTEBOOKS
-    options = {**slurm_options({}, "defaults"), **(group.slurm or {}), **options}
     todo = [i for i in group.configs if not run_folder.is_recorded(group_dir / i) and not is_running_elsewhere(group_dir, i)]
     if not todo:
         print(f"{group.name}: nothing to submit (every configuration is recorded or being trained)", flush=True)

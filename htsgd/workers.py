@@ -37,15 +37,17 @@ def train_one(group, config_id: str, group_dir: Path, data_dir: Path, device, no
             if not isinstance(_kernels.get(group_dir), kind):
                 _kernels[group_dir] = kind(group_dir)
             kernels = _kernels[group_dir]
-            km, error = kernels.take(), {"status": "failed", "error": "interrupted"}
+            parameters = {**group.configs[config_id].to_dict(), "run_dir": config_id,
+                          "data_dir": relative(data_dir, group_dir), "device": device, "progress": False,
+                          "command": command}
+            km = kernels.take()
             try:
-                parameters = {**group.configs[config_id].to_dict(), "run_dir": config_id,
-                              "data_dir": relative(data_dir, group_dir), "device": device, "progress": False,
-                              "command": command}
                 error = execute(notebooks / "train.ipynb", run_dir / run_folder.NOTEBOOK, parameters, group.timeout,
                                 km=km)
-            finally:
-                kernels.release(km, healthy=error is None)
+            except BaseException:
+                kernels.release(km, healthy=False)
+                raise
+            kernels.release(km, healthy=error is None)
             if error is None and not run_folder.is_complete(run_dir):
                 (run_dir / run_folder.NOTEBOOK).replace(run_dir / run_folder.FAILED_NOTEBOOK)
                 error = {"status": "failed", "error": f"the notebook finished but the run wrote no {run_folder.METRICS}; "
