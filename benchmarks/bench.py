@@ -26,13 +26,13 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sampler import measure as measure_sampler, median_time  # noqa: E402
 
-from htsgd import storage  # noqa: E402
-from htsgd.config import make_config  # noqa: E402
-from htsgd.data import NORMALIZATION, DataUnavailable, load  # noqa: E402
-from htsgd.evaluate import evaluate  # noqa: E402
-from htsgd.models import build_model, hidden_layers  # noqa: E402
-from htsgd.noise import make_noise  # noqa: E402
-from htsgd.train import epoch_order, sgd_step  # noqa: E402
+from htsgd.record import storage  # noqa: E402
+from htsgd.core.config import make_config  # noqa: E402
+from htsgd.core.data import NORMALIZATION, DataUnavailable, load  # noqa: E402
+from htsgd.core.evaluate import evaluate  # noqa: E402
+from htsgd.core.models import build_model, hidden_layers  # noqa: E402
+from htsgd.core.noise import make_noise  # noqa: E402
+from htsgd.core.train import epoch_order, sgd_step  # noqa: E402
 
 TARGETS_CPU = {"step_vs_floor": 1.25, "speedup_type1": 2.0, "speedup_type2": 4.0, "eval_speedup": 4.0, "sampler_speedup": 20.0}
 TARGETS_GPU = {"step_vs_floor": 1.5, "noise_share": 0.05}

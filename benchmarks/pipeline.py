@@ -30,10 +30,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from htsgd import run_folder, workers  # noqa: E402
-from htsgd.driver import run_groups  # noqa: E402
-from htsgd.params import load_group  # noqa: E402
-from htsgd.provenance import device_description  # noqa: E402
+from htsgd.pipeline import local as workers  # noqa: E402
+from htsgd.pipeline import run as driver  # noqa: E402
+from htsgd.pipeline.params import load_group  # noqa: E402
+from htsgd.pipeline.run import run_groups  # noqa: E402
+from htsgd.record import names, run_folder  # noqa: E402
+from htsgd.record.provenance import device_description  # noqa: E402
 
 TARGETS = {"workers_wall_ratio": 0.6, "overhead_per_config_s": 3.0}
 CELLS = {"imports": "imports", "data": "data", "train": "train"}
@@ -51,7 +53,6 @@ def timed_run(params: Path, results: Path, n_workers: int, device, fresh_kernels
         finally:
             phase["train"] = time.perf_counter() - started
 
-    import htsgd.driver as driver
     driver.train_all = timing_train_all
     started = time.perf_counter()
     try:
@@ -67,7 +68,7 @@ def timed_run(params: Path, results: Path, n_workers: int, device, fresh_kernels
 def split(group_dir: Path) -> dict:
     """Median seconds per configuration in each part of its notebook, from papermill's cell durations."""
     parts = {k: [] for k in ("imports", "data", "training", "rest of train cell", "figures", "outside cells")}
-    for notebook in sorted(group_dir.glob(f"*/{run_folder.NOTEBOOK}")):
+    for notebook in sorted(group_dir.glob(f"*/{names.NOTEBOOK}")):
         nb = json.loads(notebook.read_text())
         cells = {c.get("id"): c["metadata"].get("papermill", {}).get("duration") or 0.0 for c in nb["cells"]}
         training = run_folder.read_metrics(notebook.parent)["wall_time"]
@@ -95,9 +96,9 @@ def measure(params: Path, n_workers: int, cold_configs: int, device) -> dict:
         out["warm"] = {**runs["warm"], "split_s": split(tmp / "warm" / group.name)}
         out["workers"] = {**runs["workers"], "workers": n_workers}
         training = mean(run_folder.read_metrics(p.parent)["wall_time"]
-                        for p in (tmp / "warm" / group.name).glob(f"*/{run_folder.METRICS}"))
+                        for p in (tmp / "warm" / group.name).glob(f"*/{names.METRICS}"))
         cold_training = mean(run_folder.read_metrics(p.parent)["wall_time"]
-                             for p in (tmp / "cold" / "cold").glob(f"*/{run_folder.METRICS}"))
+                             for p in (tmp / "cold" / "cold").glob(f"*/{names.METRICS}"))
     out["cold"]["overhead_per_config_s"] = out["cold"]["training_phase_s"] / len(cold_ids) - cold_training
     out["warm"]["overhead_per_config_s"] = out["warm"]["training_phase_s"] / len(group.configs) - training
     out["workers_wall_ratio"] = out["workers"]["wall_s"] / out["warm"]["wall_s"]

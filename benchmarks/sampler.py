@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from scipy.stats import levy_stable
 
-from htsgd.models import build_model
-from htsgd.noise import IterateNoise, stable
+from htsgd.core.models import build_model
+from htsgd.core.noise import IterateNoise, stable
 
 SHAPE = (5000, 784)
 ALPHA = 1.75

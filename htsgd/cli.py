@@ -9,8 +9,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .config import HELP, TrainConfig
+from .core.config import HELP, TrainConfig
 from .errors import UserError
+from .pipeline.params import SLURM_OPTIONS
 
 
 def _add_train_flags(parser):
@@ -27,6 +28,8 @@ def _add_train_flags(parser):
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the run in --save_dir (only a folder that holds exactly one htsgd run)")
+    parser.add_argument("--checkpoint_every", type=int, default=0,
+                        help="save a resumable checkpoint every k steps (default 0: never); changes no result")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
@@ -62,16 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retrain_stale", action="store_true",
                      help="retrain configurations whose folders hold runs trained with other flags "
                           "(the old folders are moved to <results_dir>/<group>.superseded/)")
+    run.add_argument("--retrain_damaged", action="store_true",
+                     help="retrain configurations with a damaged record file (the old folders are moved to "
+                          "<results_dir>/<group>.superseded/)")
     run.add_argument("--workers", type=int, default=1,
                      help="configurations trained at once on this machine (spread over the visible GPUs, or sharing "
                           "the CPU cores); default 1")
     run.add_argument("--fresh_kernels", action="store_true",
                      help="a new Jupyter kernel for every notebook (slower); by default each worker reuses one warm "
                           "kernel, its namespace emptied between notebooks")
-    run.add_argument("--launcher", choices=["local", "slurm"], default="local",
-                     help="local: train here; slurm: submit a job array through submitit and return")
-    from .slurm import OPTIONS
-    for key, (kind, default, meaning) in OPTIONS.items():
+    run.add_argument("--launcher", choices=["local", "slurm"], default=None,
+                     help="where to train: by default here, except what a Slurm job was given (collected, never "
+                          "retrained); local: here, retraining what a job left without a result; slurm: submit a job "
+                          "array through submitit and return")
+    for key, (kind, default, meaning) in SLURM_OPTIONS.items():
         if kind is list:
             run.add_argument(f"--slurm_{key}", action="append", metavar="LINE",
                              help=f"{meaning} (repeatable; default: the params file's slurm.{key})")
@@ -90,27 +97,27 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            from .run_folder import train_command
+            from .record.trained_run import train_command
             train_command(args)
         elif args.command == "analyze":
-            from .analyze import analyze_command
+            from .analysis.analyze import analyze_command
             return analyze_command(args)
         elif args.command == "run":
-            from .driver import run_groups
+            from .pipeline.run import run_groups
             if args.workers < 1:
                 raise UserError(f"--workers {args.workers}: use 1 or more")
             slurm = {k[len("slurm_"):]: v for k, v in vars(args).items() if k.startswith("slurm_") and v is not None}
             return run_groups(args.params, args.results_dir, args.data_dir, args.device, retrain_stale=args.retrain_stale,
-                              workers=args.workers, launcher=args.launcher, slurm_options=slurm,
-                              fresh_kernels=args.fresh_kernels)
+                              retrain_damaged=args.retrain_damaged, workers=args.workers, launcher=args.launcher,
+                              slurm_options=slurm, fresh_kernels=args.fresh_kernels)
         elif args.command == "status":
-            from .driver import status_group
+            from .pipeline.status import status_group
             return status_group(args.params, args.results_dir)
         elif args.command == "report":
-            from .driver import report_group
+            from .pipeline.run import report_group
             return report_group(args.params, args.results_dir)
         elif args.command == "data":
-            from .data import prepare_ecg5000
+            from .core.data import prepare_ecg5000
             print(f"wrote {prepare_ecg5000(args.source, args.data_dir)}")
     except UserError as err:
         print(f"htsgd {args.command}: error: {err}", file=sys.stderr)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from htsgd.data import load
+from htsgd.core.data import load
 
 
 def pytest_collection_modifyitems(config, items):
@@ -23,7 +23,7 @@ def interrupted(monkeypatch):
     """`with interrupted(step):` a run that gets there is stopped by KeyboardInterrupt, as a kill would stop it."""
     import contextlib
 
-    import htsgd.train as train_module
+    import htsgd.core.train as train_module
 
     record = train_module._record
 

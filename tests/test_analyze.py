@@ -16,12 +16,14 @@ import pandas as pd
 import pytest
 import torch
 
-from htsgd import analyze, run_folder, storage
+from htsgd.analysis import analyze
+from htsgd.record import names, run_folder, storage
+from htsgd.record.trained_run import load_tensors, save_tensors
 from htsgd.cli import main
-from htsgd.config import TrainConfig, make_config
-from htsgd.data import Data, load
+from htsgd.core.config import TrainConfig, make_config
+from htsgd.core.data import Data, load
 from htsgd.errors import UserError
-from htsgd.models import build_model
+from htsgd.core.models import build_model
 
 # The 20 columns of the original analyze.py (spec section 2, "Pruning"), then the run's status and metrics.
 HEADER = ("exp_key,model,dataset,lr,batch_size,width,depth,seed,iterations,convergence_accuracy,it_noise,"
@@ -63,12 +65,12 @@ def results(tmp_path_factory, digits):
            digits, root / "noisy")
     _train(DEEP, digits, root / "deep")
     shutil.copytree(root / "quiet" / "b", root / "quiet" / "c")
-    _edit_json(root / "quiet" / "c" / run_folder.CONFIG, seed=5)
-    _edit_json(root / "quiet" / "c" / run_folder.METRICS, status="cap")
+    _edit_json(root / "quiet" / "c" / names.CONFIG, seed=5)
+    _edit_json(root / "quiet" / "c" / names.METRICS, status="cap")
     shutil.copytree(root / "deep", root / "blowup")
-    state = storage.load_torch(root / "blowup" / run_folder.WEIGHTS)
-    storage.save_torch(root / "blowup" / run_folder.WEIGHTS, {k: torch.full_like(v, math.nan) for k, v in state.items()})
-    _edit_json(root / "blowup" / run_folder.METRICS, status="diverged", train_loss=math.nan, test_acc=math.nan)
+    state = load_tensors(root / "blowup" / names.WEIGHTS)
+    save_tensors(root / "blowup" / names.WEIGHTS, {k: torch.full_like(v, math.nan) for k, v in state.items()})
+    _edit_json(root / "blowup" / names.METRICS, status="diverged", train_loss=math.nan, test_acc=math.nan)
     for key, status in [("quiet/a", "converged"), ("quiet/b", "converged"), ("noisy", "converged"), ("deep", "cap")]:
         assert run_folder.read_metrics(root / key)["status"] == status, key  # what the tests below rely on
     return root
@@ -92,7 +94,7 @@ def _fingerprints(root):
 
 
 def _weights(run_dir) -> dict:
-    return {k: v.double().numpy() for k, v in storage.load_torch(run_dir / run_folder.WEIGHTS).items()}
+    return {k: v.double().numpy() for k, v in load_tensors(run_dir / names.WEIGHTS).items()}
 
 
 def _removed_by_mce(w1: np.ndarray, ratio: float, squared: bool = True) -> int:
@@ -288,7 +290,7 @@ def _hand_made(tmp_path, n_class1: int):
     data = Data("digits", x, y, x.clone(), y.clone(), num_classes=2)
     run_dir = tmp_path / "hand"
     run_dir.mkdir()
-    storage.save_torch(run_dir / run_folder.WEIGHTS, model.state_dict())
+    save_tensors(run_dir / names.WEIGHTS, model.state_dict())
     config = make_config({"dataset": "digits", "width": 4, "depth": 2}).to_dict()
     return analyze.Run("hand", run_dir, config, "converged"), data
 
@@ -348,7 +350,7 @@ def test_sweep_and_column_norms_files(results, mce):
     assert list(norms.columns) == ["exp_key", "norm"]
     assert sorted(set(norms["exp_key"])) == ANALYSED_KEYS
     for key in ANALYSED_KEYS:
-        w1 = storage.load_torch(results / key / run_folder.WEIGHTS)["hidden.0.weight"]
+        w1 = load_tensors(results / key / names.WEIGHTS)["hidden.0.weight"]
         expected = torch.linalg.norm(w1, dim=1).tolist()
         assert len(expected) == (24 if key == "deep" else 16)
         assert list(norms[norms["exp_key"] == key]["norm"]) == pytest.approx(expected, rel=1e-6)
@@ -382,9 +384,9 @@ def broken(results, tmp_path):
     """good (quiet/a), incomplete (config.json only) and corrupt (model.pt not a torch file)."""
     shutil.copytree(results / "quiet" / "a", tmp_path / "good")
     (tmp_path / "incomplete").mkdir()
-    shutil.copy(results / "quiet" / "a" / run_folder.CONFIG, tmp_path / "incomplete" / run_folder.CONFIG)
+    shutil.copy(results / "quiet" / "a" / names.CONFIG, tmp_path / "incomplete" / names.CONFIG)
     shutil.copytree(results / "quiet" / "a", tmp_path / "corrupt")
-    (tmp_path / "corrupt" / run_folder.WEIGHTS).write_bytes(b"not a torch file")
+    (tmp_path / "corrupt" / names.WEIGHTS).write_bytes(b"not a torch file")
     return tmp_path
 
 
@@ -452,7 +454,7 @@ def test_analyze_group_reads_exactly_runs_csv(results, tmp_path):
     group = tmp_path / "grp"
     for run_id, source in [("r1", "quiet/a"), ("r2", "noisy"), ("r3", "deep"), ("r4", "quiet/b")]:
         shutil.copytree(results / source, group / run_id)
-    cfg = {k: storage.read_json(group / k / run_folder.CONFIG) for k in ("r1", "r2", "r4")}
+    cfg = {k: storage.read_json(group / k / names.CONFIG) for k in ("r1", "r2", "r4")}
     met = {k: run_folder.read_metrics(group / k) for k in ("r1", "r2", "r4")}
     assert cfg["r4"]["lr"] == 0.05
     rows = [_runs_row("r1", cfg["r1"], met["r1"]),

@@ -6,7 +6,7 @@ import pytest
 
 from htsgd.cli import main
 from htsgd.errors import UserError
-from htsgd.params import load_group
+from htsgd.pipeline.params import load_group
 
 GOOD_BASE = "base: {dataset: digits, width: 16, iterations: 5}\n"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from htsgd.cli import main
-from htsgd.data import NORMALIZATION, DataUnavailable, _read, load, prepare_ecg5000
+from htsgd.core.data import NORMALIZATION, DataUnavailable, _read, load, prepare_ecg5000
 
 
 def test_digits_split_is_fixed_stratified_and_normalised(digits):

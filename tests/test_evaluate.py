@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from htsgd.evaluate import evaluate, examples_per_chunk
-from htsgd.models import build_model
+from htsgd.core.evaluate import evaluate, examples_per_chunk
+from htsgd.core.models import build_model
 
 
 @pytest.fixture(scope="module")

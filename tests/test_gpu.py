@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 import torch
 
-from htsgd.config import make_config
-from htsgd.data import load
-from htsgd.driver import run_groups
-from htsgd.run_folder import train_in_folder
+from htsgd.core.config import make_config
+from htsgd.core.data import load
+from htsgd.pipeline.run import run_groups
+from htsgd.record.trained_run import train_in_folder
 
 pytestmark = pytest.mark.gpu
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from htsgd.models import build_model, hidden_layers, weight_layers
+from htsgd.core.models import build_model, hidden_layers, weight_layers
 
 
 @pytest.mark.parametrize("width, depth", [(5000, 2), (10, 3), (7, 4)])

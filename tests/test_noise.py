@@ -13,11 +13,11 @@ import torch
 from scipy import stats
 from scipy.stats import levy_stable
 
-from htsgd import noise
-from htsgd.config import TrainConfig, make_config
-from htsgd.models import build_model, hidden_layers
-from htsgd.noise import IterateNoise, make_noise, stable
-from htsgd.train import train
+from htsgd.core import noise
+from htsgd.core.config import TrainConfig, make_config
+from htsgd.core.models import build_model, hidden_layers
+from htsgd.core.noise import IterateNoise, make_noise, stable
+from htsgd.core.train import train
 
 DRAWS = 100_000
 P_MIN = 1e-4

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from htsgd.params import load_group
+from htsgd.pipeline.params import load_group
 
 ROOT = Path(__file__).resolve().parent.parent
 

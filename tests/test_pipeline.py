@@ -10,10 +10,12 @@ import pandas as pd
 import papermill
 import pytest
 
-from htsgd import driver, locks, run_folder, storage
-from htsgd.analyze import COLUMNS
+from htsgd.pipeline import claims as locks, run as driver
+from htsgd.record import group_record, names, run_folder, storage
+from htsgd.analysis.analyze import COLUMNS
 from htsgd.cli import main
-from htsgd.driver import NOTEBOOKS, run_groups
+from htsgd.pipeline.run import run_groups
+from htsgd.record.digests import NOTEBOOKS
 
 from conftest import TINY_GROUP
 
@@ -71,7 +73,7 @@ def test_driver_builds_the_record(built):
     assert list(runs.columns) == driver.RUN_COLUMNS
     for run_id in runs["id"]:
         assert run_folder.is_recorded(group / run_id) and not errors_in(group / run_id / "train.ipynb")
-        assert storage.read_json(group / run_id / run_folder.PROVENANCE)["command"] == "htsgd run tiny.yaml"
+        assert storage.read_json(group / run_id / names.PROVENANCE)["command"] == "htsgd run tiny.yaml"
     mce = pd.read_csv(group / "summary" / "results_filter_mce.csv")
     assert list(mce.columns) == COLUMNS and len(mce) == 4 * 2
     assert len(pd.read_csv(group / "summary" / "results_filter_parameter_ratio.csv")) == 4 * 11
@@ -95,7 +97,7 @@ def test_provenance_of_the_group_and_its_runs(built):
     text = (group / driver.PROVENANCE).read_text()
     assert str(built) not in text and os.uname().nodename not in text and str(Path.home()) not in text
     for run_id in IDS:
-        assert storage.read_json(group / run_id / run_folder.PROVENANCE)["source_digest"] == record["source_digest"]
+        assert storage.read_json(group / run_id / names.PROVENANCE)["source_digest"] == record["source_digest"]
 
 
 def test_a_rerun_skips_everything_even_after_files_are_touched(fresh_copy, capsys):
@@ -130,7 +132,7 @@ def test_a_changed_flag_is_refused_before_any_training_then_retrained_on_request
     assert "tiny/noise0_seed1: lr: 0.05 -> 0.04" in err and "--retrain_stale" in err
     assert mtimes(group) == before
     assert main(["run", str(params), "--results_dir", str(results), "--retrain_stale"]) == 0
-    assert {storage.read_json(group / i / run_folder.CONFIG)["lr"] for i in IDS} == {0.04}
+    assert {storage.read_json(group / i / names.CONFIG)["lr"] for i in IDS} == {0.04}
     assert set(pd.read_csv(group / "runs.csv")["lr"]) == {0.04}
     kept = list((results / "tiny.superseded").glob("*/noise0_seed1/config.json"))
     assert len(kept) == 1 and storage.read_json(kept[0])["lr"] == 0.05
@@ -147,12 +149,12 @@ def test_configurations_dropped_from_the_grid_are_left_out(fresh_copy, capsys):
     for csv in (group / "summary").glob("*.csv"):
         assert not pd.read_csv(csv)["exp_key"].str.endswith("seed2").any(), csv
     tables = "".join(p.read_text() for p in (group / "tables").glob("*.csv"))
-    assert "seed2" not in tables and (group / "noise0_seed2" / run_folder.METRICS).is_file()
+    assert "seed2" not in tables and (group / "noise0_seed2" / names.METRICS).is_file()
 
 
 def test_a_record_without_weights_is_up_to_date_until_its_analysis_must_be_redone(fresh_copy, capsys, monkeypatch):
     params, results, group = fresh_copy
-    for weights in group.glob(f"*/{run_folder.WEIGHTS}"):
+    for weights in group.glob(f"*/{names.WEIGHTS}"):
         weights.unlink()  # as committed: the record keeps no weights
     capsys.readouterr()
     assert run_groups([params], results_dir=results) == 0
@@ -161,13 +163,13 @@ def test_a_record_without_weights_is_up_to_date_until_its_analysis_must_be_redon
     assert run_groups([params], results_dir=results) == 0
     out = capsys.readouterr().out
     assert "4 run folder(s) have no model.pt and must be analysed again, so are retrained" in out and "4 to run" in out
-    assert all((group / i / run_folder.WEIGHTS).is_file() for i in IDS)
+    assert all((group / i / names.WEIGHTS).is_file() for i in IDS)
     assert len(list((results / "tiny.superseded").glob("*/*/metrics.json"))) == 4
 
 
 def test_a_run_that_cannot_be_analysed_fails_the_run_and_has_its_row(fresh_copy, capsys, monkeypatch):
     params, results, group = fresh_copy
-    (group / "noise1_sigma0.01_seed2" / run_folder.WEIGHTS).write_bytes(b"not a torch file")
+    (group / "noise1_sigma0.01_seed2" / names.WEIGHTS).write_bytes(b"not a torch file")
     monkeypatch.setattr(driver, "source_digest", lambda: "2" * 64)
     capsys.readouterr()
     assert run_groups([params], results_dir=results) == 1

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from htsgd.models import build_model
-from htsgd.prune import (CRITERION_RATIOS, column_sq_norms, compute_mask, matricize, num_columns_to_prune,
+from htsgd.core.models import build_model
+from htsgd.core.prune import (CRITERION_RATIOS, column_sq_norms, compute_mask, matricize, num_columns_to_prune,
                          prune_model)
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

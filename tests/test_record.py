@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from htsgd import driver, run_folder, storage
-from htsgd.params import load_group
-from htsgd.provenance import ROOT, source_digest
+from htsgd.pipeline.params import load_group
+from htsgd.pipeline.plan import make_plan
+from htsgd.record.digests import ROOT
+from htsgd.record.names import CHECKPOINT, WEIGHTS
 
 COMMITTED_GROUPS = ("demo", "digits_calibration")
 
@@ -20,23 +21,20 @@ def tracked(*paths) -> list[str]:
 
 
 @pytest.mark.parametrize("group", COMMITTED_GROUPS)
-def test_committed_record_comes_from_the_current_sources(group):
-    """A change to htsgd/ or notebooks/ must ship with the record regenerated (rm -rf results/<group>; htsgd run)."""
-    folder = ROOT / "results" / group
-    record = storage.read_json(folder / "provenance.json")
-    assert record["source_digest"] == source_digest(), (
-        f"results/{group} was made by other sources than this tree's: regenerate it "
-        f"(rm -rf results/{group} && .venv/bin/htsgd run params/{group}.yaml)")
-    runs = [p.parent for p in folder.glob(f"*/{run_folder.METRICS}")]
-    assert runs and record["run_source_digests"] == {source_digest(): len(runs)}
+def test_committed_record_comes_from_the_current_code(group):
+    """A change to the code a stage depends on must ship with the record regenerated (`htsgd run` redoes it)."""
     params = load_group(ROOT / "params" / f"{group}.yaml")
-    assert sorted(p.name for p in runs) == sorted(params.configs), "every configuration of the grid, and only those"
-    assert driver.analysis_is_fresh(params, folder), "`htsgd run` would redo this analysis"
-    assert record["report_inputs"] == driver.report_digest(folder, record["analysis_inputs"])
+    plan = make_plan(params, ROOT / "results" / group)
+    regenerate = f"regenerate it: .venv/bin/htsgd run params/{group}.yaml"
+    assert not plan.outdated, f"results/{group}: runs trained by other training code ({plan.outdated[:3]}...); {regenerate}"
+    assert sorted(plan.recorded) == sorted(params.configs), "every configuration of the grid is recorded, and only those"
+    assert not (plan.stale or plan.damaged or plan.orphans)
+    assert plan.analysis_fresh, f"results/{group}: `htsgd run` would redo this analysis; {regenerate}"
+    assert plan.report_fresh, f"results/{group}: `htsgd run` would redo this report; {regenerate}"
 
 
 @pytest.mark.parametrize("group", COMMITTED_GROUPS)
 def test_committed_record_keeps_no_weights(group):
     files = tracked(f"results/{group}")
     assert files, f"results/{group} is not committed"
-    assert not [f for f in files if Path(f).name in (run_folder.WEIGHTS, run_folder.CHECKPOINT)]
+    assert not [f for f in files if Path(f).name in (WEIGHTS, CHECKPOINT)]

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from htsgd import figures, report, verdict
-from htsgd.config import TrainConfig
+from htsgd.analysis import verdict
+from htsgd.report import figures, tables as report
+from htsgd.core.config import TrainConfig
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ANALYSED = ("converged", "cap", "not_learning")

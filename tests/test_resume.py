@@ -10,7 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from htsgd import run_folder, storage
+from htsgd.record import names, run_folder, storage
+from htsgd.record.trained_run import load_tensors, save_tensors
 
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
 
@@ -44,11 +45,11 @@ def finish(args):
 def test_single_run_killed_after_a_checkpoint_resumes_to_the_same_result(tmp_path):
     finish(["train", *TRAIN_FLAGS, "--save_dir", str(tmp_path / "whole")])
     cut = tmp_path / "cut"
-    kill_when(start(["train", *TRAIN_FLAGS, "--save_dir", str(cut)]), lambda: (cut / run_folder.CHECKPOINT).is_file())
+    kill_when(start(["train", *TRAIN_FLAGS, "--save_dir", str(cut)]), lambda: (cut / names.CHECKPOINT).is_file())
     assert not run_folder.is_complete(cut)
     assert "resuming the interrupted run" in finish(["train", *TRAIN_FLAGS, "--save_dir", str(cut)])
-    assert (cut / run_folder.HISTORY).read_text() == (tmp_path / "whole" / run_folder.HISTORY).read_text()
-    whole, resumed = (storage.load_torch(d / run_folder.WEIGHTS) for d in (tmp_path / "whole", cut))
+    assert (cut / names.HISTORY).read_text() == (tmp_path / "whole" / names.HISTORY).read_text()
+    whole, resumed = (load_tensors(d / names.WEIGHTS) for d in (tmp_path / "whole", cut))
     assert all((whole[k] == resumed[k]).all() for k in whole)
 
 
@@ -63,7 +64,7 @@ def record(group_dir):
 def assert_nothing_half_done(group_dir):
     for run_dir in (p for p in group_dir.iterdir() if p.is_dir() and p.name not in ("summary", "tables", "figures")):
         if run_folder.is_complete(run_dir):
-            assert all((run_dir / f).is_file() for f in (run_folder.CONFIG, run_folder.WEIGHTS, run_folder.HISTORY))
+            assert all((run_dir / f).is_file() for f in (names.CONFIG, names.WEIGHTS, names.HISTORY))
         assert not list(run_dir.glob("*.tmp"))
     if (group_dir / "runs.csv").is_file():
         assert pd.read_csv(group_dir / "runs.csv")["id"].is_unique
@@ -76,7 +77,7 @@ def test_group_killed_at_several_points_ends_with_the_uninterrupted_record(tmp_p
     args = ["run", str(params), "--results_dir", str(tmp_path / "cut")]
     kill_points = [
         lambda: (group / "noise0_seed1" / "train.running.ipynb").is_file(),  # first notebook under way
-        lambda: (group / "noise1_sigma0.01_seed1" / run_folder.CONFIG).is_file(),  # second run training
+        lambda: (group / "noise1_sigma0.01_seed1" / names.CONFIG).is_file(),  # second run training
         lambda: (group / "analyze.running.ipynb").is_file(),  # analysis under way
     ]
     for condition in kill_points:

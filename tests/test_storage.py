@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from htsgd import storage
+from htsgd.record import storage
 
 
 class _Payload:
@@ -20,7 +20,7 @@ def test_pickled_code_in_a_weights_file_is_refused_not_run(tmp_path):
     marker = tmp_path / "code-ran"
     torch.save({"hidden.0.weight": torch.zeros(2, 2), "extra": _Payload(marker)}, tmp_path / "model.pt")
     with pytest.raises(pickle.UnpicklingError):
-        storage.load_torch(tmp_path / "model.pt")
+        load_tensors(tmp_path / "model.pt")
     assert not marker.exists()
 
 
@@ -38,5 +38,5 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 
 def test_weights_round_trip(tmp_path):
     state = {"w": torch.arange(6.0).view(2, 3)}
-    storage.save_torch(tmp_path / "m.pt", state)
-    assert torch.equal(storage.load_torch(tmp_path / "m.pt")["w"], state["w"])
+    save_tensors(tmp_path / "m.pt", state)
+    assert torch.equal(load_tensors(tmp_path / "m.pt")["w"], state["w"])

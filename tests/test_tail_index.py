@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.stats import levy_stable
 
-from htsgd.tail_index import block_sum_alpha, column_tail_indices, hill
+from htsgd.analysis.tail_index import block_sum_alpha, column_tail_indices, hill
 
 ALPHAS = (1.2, 1.5, 1.8)
 N = 10**5

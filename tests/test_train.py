@@ -4,11 +4,12 @@ import dataclasses
 import pytest
 import torch
 
-import htsgd.train as train_module
-from htsgd import run_folder, storage
-from htsgd.config import make_config
-from htsgd.run_folder import train_in_folder
-from htsgd.train import HISTORY_COLUMNS, epoch_order, train
+import htsgd.core.train as train_module
+from htsgd.record import names, run_folder, storage
+from htsgd.record.trained_run import load_tensors, save_tensors
+from htsgd.core.config import make_config
+from htsgd.record.trained_run import train_in_folder
+from htsgd.core.train import HISTORY_COLUMNS, epoch_order, train
 
 
 def config(**overrides):
@@ -35,7 +36,7 @@ def test_converges_and_writes_its_folder(digits, tmp_path):
     assert saved["max_train_loss_ratio"] == pytest.approx(max(losses) / losses[0])
     origin = storage.read_json(tmp_path / "run" / "provenance.json")
     assert origin["command"] == "htsgd train (test)" and len(origin["source_digest"]) == 64
-    weights = storage.load_torch(tmp_path / "run" / "model.pt")
+    weights = load_tensors(tmp_path / "run" / "model.pt")
     assert torch.equal(weights["output.weight"], result["model"].output.weight.detach())
 
 

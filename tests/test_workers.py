@@ -10,9 +10,10 @@ import time
 import pandas as pd
 import pytest
 
-from htsgd import execution, locks, run_folder, workers
+from htsgd.pipeline import claims as locks, local as workers, notebook as execution
+from htsgd.record import names, run_folder
 from htsgd.cli import main
-from htsgd.driver import STILL_RUNNING, run_groups
+from htsgd.pipeline.run import STILL_RUNNING, run_groups
 from test_resume import finish, kill_when, record, start
 
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
@@ -70,7 +71,7 @@ def test_a_second_driver_on_the_same_group_is_refused(tmp_path, tiny_group, caps
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path, capsys):
     path = tmp_path / "driver.lock"
-    holder = subprocess.Popen([sys.executable, "-c", "from htsgd import locks; import time\n"
+    holder = subprocess.Popen([sys.executable, "-c", "from htsgd.pipeline import claims as locks; import time\n"
                                f"with locks.hold({str(path)!r}, 'doomed'):\n    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held" and locks.is_held(path)
@@ -117,8 +118,8 @@ def test_killed_while_two_workers_run_then_rerun_ends_with_the_uninterrupted_rec
     finish(["run", str(params), "--results_dir", str(tmp_path / "whole"), "--workers", "2"])  # the same threads
     group = tmp_path / "cut" / "tiny"
     args = ["run", str(params), "--results_dir", str(tmp_path / "cut"), "--workers", "2"]
-    kill_when(start(args), lambda: len(list(group.glob(f"*/{run_folder.RUNNING_NOTEBOOK}"))) >= 1
-              and len(list(group.glob(f"*/{run_folder.METRICS}"))) >= 1)
+    kill_when(start(args), lambda: len(list(group.glob(f"*/{names.RUNNING_NOTEBOOK}"))) >= 1
+              and len(list(group.glob(f"*/{names.METRICS}"))) >= 1)
     finish(args)
     whole, cut = record(tmp_path / "whole" / "tiny"), record(group)
     pd.testing.assert_frame_equal(whole[0], cut[0])

@@ -2,7 +2,9 @@
 
 A group file holds `base` parameters, a `grid` (each list expands to the product; a list of
 such mappings is the union of their products, and a mapping may give its own `seeds`) and
-`seeds`. Every configuration is checked here, with the file and key named, before anything runs.
+`seeds`. Execution settings change how runs are carried out, never what they compute, so they are
+not part of a configuration: `timeout`, `checkpoint_every`, and the `slurm:` section. Every value is
+checked here, with the file and key named, before anything runs.
 """
 
 import itertools
@@ -11,17 +13,31 @@ from pathlib import Path
 
 import yaml
 
-from .config import TrainConfig, check_known, coerce, make_config
-from .errors import UserError
+from ..core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TrainConfig, check_known, coerce, make_config
+from ..errors import UserError
 
-GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "analysis", "slurm", "notes")
-ANALYSIS_KEYS = {"pruning_type": ("filter", "kernel"), "compression_error_metric": ("fro_squared", "frob")}
+GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "checkpoint_every", "analysis", "slurm", "notes")
+ANALYSIS_KEYS = {"pruning_type": PRUNING_TYPES, "compression_error_metric": COMPRESSION_ERROR_METRICS}
 # Short names for the id of a configuration, in the order they appear in it.
 ID_NAMES = {"model": "", "dataset": "", "iterate_noise": "noise", "iterate_noise_alpha": "alpha",
             "iterate_noise_scale": "sigma", "iterate_noise_filter": "filter", "width": "width", "depth": "depth",
             "lr": "lr", "batch_size_train": "batch", "mom": "mom", "wd": "wd", "eval_freq": "eval",
-            "convergence_accuracy": "acc", "iterations": "cap", "checkpoint_every": "ckpt"}
+            "convergence_accuracy": "acc", "iterations": "cap"}
 DEFAULT_TIMEOUT = 6 * 3600
+# The `slurm:` section of a params file, or the matching flags: key -> (type, default, meaning)
+SLURM_OPTIONS = {
+    "cluster": (str, "slurm", "slurm; or local / debug: the same path run by submitit on this machine, on purpose"),
+    "partition": (str, None, "Slurm partition"),
+    "account": (str, None, "Slurm account"),
+    "time_min": (int, 240, "time limit of one task, in minutes"),
+    "gpus_per_task": (int, 1, "GPUs per task"),
+    "cpus_per_task": (int, 4, "CPU cores per task"),
+    "mem_gb": (int, 16, "memory per task, in GB"),
+    "pack": (int, 1, "configurations trained one after another by one task"),
+    "array_parallelism": (int, 64, "tasks of the array running at once"),
+    "setup": (list, [], "shell lines run before each task, e.g. activating the environment"),
+}
+CLUSTERS = ("slurm", "local", "debug")
 
 
 @dataclass
@@ -31,7 +47,8 @@ class Group:
     configs: dict  # id -> TrainConfig
     timeout: int
     analysis: dict
-    slurm: dict = None  # the `slurm:` section as written (htsgd.slurm fills in the defaults)
+    slurm: dict  # the `slurm:` section over its defaults, checked
+    checkpoint_every: int = 0  # steps between resumable checkpoints (0: none); changes no result
 
 
 def load_group(path) -> Group:
@@ -66,13 +83,34 @@ def load_group(path) -> Group:
     timeout = spec.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise UserError(f"{path}: timeout = {timeout!r} is not allowed; use whole seconds >= 1")
+    checkpoint_every = spec.get("checkpoint_every", 0)
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+        raise UserError(f"{path}: checkpoint_every = {checkpoint_every!r} is not allowed; use 0 (never) or steps >= 1")
     slurm = spec.get("slurm") or {}
     if not isinstance(slurm, dict):
         raise UserError(f"{path}: slurm must be a mapping of options, got {slurm!r}")
-    if slurm:
-        from .slurm import slurm_options
-        slurm_options(slurm, str(path))  # checked now, before anything runs
-    return Group(path.stem, path, configs, timeout, _analysis(spec.get("analysis") or {}, path), slurm)
+    return Group(path.stem, path, configs, timeout, _analysis(spec.get("analysis") or {}, path),
+                 slurm_options(slurm, f"{path}"), checkpoint_every)
+
+
+def slurm_options(section: dict | None, where: str, defaults: dict | None = None) -> dict:
+    """The options of a `slurm:` section (or of the --slurm flags) over `defaults` (SLURM_OPTIONS'), checked."""
+    chosen = dict(defaults) if defaults else {key: default for key, (_, default, _) in SLURM_OPTIONS.items()}
+    for key, value in (section or {}).items():
+        if key not in SLURM_OPTIONS:
+            raise UserError(f"{where}: slurm.{key} is not an option; allowed: {', '.join(SLURM_OPTIONS)}")
+        kind, _, meaning = SLURM_OPTIONS[key]
+        if kind is list:
+            if not (isinstance(value, list) and all(isinstance(line, str) for line in value)):
+                raise UserError(f"{where}: slurm.{key} = {value!r} must be a list of shell lines")
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, kind)
+                                    or (kind is int and value < (0 if "gpus" in key else 1))):
+            raise UserError(f"{where}: slurm.{key} = {value!r} is not allowed; use "
+                            f"{'a whole number' if kind is int else 'a string'} ({meaning})")
+        chosen[key] = value
+    if chosen["cluster"] not in CLUSTERS:
+        raise UserError(f"{where}: slurm.cluster = {chosen['cluster']!r} is not allowed; use {', '.join(CLUSTERS)}")
+    return chosen
 
 
 def _check_value(key, value, where):

@@ -2,9 +2,9 @@
 
 import matplotlib.pyplot as plt
 
+from ..core.models import hidden_layers
+from ..core.prune import column_sq_norms
 from .figures import norm_ccdf
-from .models import hidden_layers
-from .prune import column_sq_norms
 
 
 def learning_curves(history):

@@ -10,13 +10,13 @@ taken by a kernel started beside it, papermill issue #511) is started again, up 
 `START_ATTEMPTS` times, and never counts as a failed run.
 """
 
-import os
 from pathlib import Path
 
 from jupyter_client import AsyncKernelManager as KernelManager  # nbclient polls an async client: cell timeouts work
 from jupyter_core.utils import run_sync
 
-from .errors import UserError
+from ..errors import UserError
+from ..record.public_paths import relative
 
 KERNEL = "htsgd"
 # The kernel warns at every start that its local TCP link is unencrypted: only its errors should reach the log.
@@ -24,7 +24,7 @@ KERNEL = "htsgd"
 KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"]
 START_TIMEOUT = 180  # seconds: kernels started side by side on a busy machine can be slow
 START_ATTEMPTS = 3
-WARM_UP = "import htsgd.execution\nhtsgd.execution.warm_up()\ndel htsgd"  # leaves the notebook's namespace empty
+WARM_UP = "import htsgd.pipeline.notebook\nhtsgd.pipeline.notebook.warm_up()\ndel htsgd"  # leaves the notebook's namespace empty
 START_ERRORS = (RuntimeError, TimeoutError, OSError)
 # Between two notebooks on one kernel: the user namespace emptied, the prompt count back at 1.
 RESET = "get_ipython().run_line_magic('reset', '-f')\nget_ipython().execution_count = 1"
@@ -39,10 +39,10 @@ def warm_up():
     import sklearn.model_selection  # noqa: F401
     import torch
 
-    import htsgd.data  # noqa: F401
-    import htsgd.plots  # noqa: F401
-    import htsgd.run_folder  # noqa: F401
-    from htsgd.train import sgd_step
+    import htsgd.core.data  # noqa: F401
+    import htsgd.record.trained_run  # noqa: F401  (takes the digest of the training code this kernel runs)
+    import htsgd.report.run_figures  # noqa: F401
+    from htsgd.core.train import sgd_step
 
     layer = torch.nn.Linear(2, 2)
     sgd_step(layer, torch.optim.SGD(layer.parameters(), lr=0.1), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
@@ -165,11 +165,6 @@ def execute(notebook: Path, output: Path, parameters: dict, timeout: int, cwd=No
     running.replace(output)
     output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
     return None
-
-
-def relative(path, start=".") -> str:
-    """`path` relative to `start`: what the record and the messages name, never a machine's own folders."""
-    return os.path.relpath(path, start)
 
 
 def one_line(err) -> str:

@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UserError
+from ..errors import UserError
+from .config import DATASETS
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "ecg5000")
 NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "ecg5000": 2}
+# Test examples per dataset: what one image is worth in accuracy points (tests check digits').
+TEST_SET_SIZE = {"digits": 360, "mnist": 10000, "fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000,
+                 "ecg5000": 4500}
 NORMALIZATION = {  # (mean, std) per channel: the original's, Fashion-MNIST's and digits' own; ECG5000: none
     # digits: one scalar mean and std (torch.std, unbiased) over every pixel of the training split of
     # `_digits` (1,437 images x 64 pixels, intensities 0-16), rounded to 4 decimals; as MNIST's

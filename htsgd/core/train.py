@@ -40,11 +40,12 @@ def epoch_order(epoch: int, num_examples: int, seed: int, device) -> torch.Tenso
 
 
 def train(config: TrainConfig, data: Data, device=None, progress: bool = True, resume: dict | None = None,
-          on_checkpoint=None) -> dict:
+          on_checkpoint=None, checkpoint_every: int = 0) -> dict:
     """Train one configuration and return its metrics, history and model; write nothing.
 
     `resume` is a state that `on_checkpoint(state)` was given earlier (every `checkpoint_every`
-    steps): training goes on from it exactly as if it had never stopped.
+    steps): training goes on from it exactly as if it had never stopped. The train loss of the
+    initial network, before any update, is what `max_train_loss_ratio` divides by.
     """
     device = torch.device(device or data.train_x.device)
     torch.manual_seed(config.seed)
@@ -58,6 +59,9 @@ def train(config: TrainConfig, data: Data, device=None, progress: bool = True, r
         optimizer.load_state_dict(resume["optimizer"])
         noise_generator.set_state(resume["noise_generator"].cpu())
         history, step, elapsed = resume["history"], resume["step"], resume["elapsed"]
+        initial_loss = resume["initial_train_loss"]
+    else:
+        initial_loss = evaluate(model, data.train_x, data.train_y)[0]
 
     n = len(data.train_y)
     batches_per_epoch = math.ceil(n / config.batch_size_train)
@@ -94,17 +98,18 @@ def train(config: TrainConfig, data: Data, device=None, progress: bool = True, r
         else:
             if add_noise is not None:
                 add_noise()
-            if on_checkpoint is not None and config.checkpoint_every and step % config.checkpoint_every == 0:
+            if on_checkpoint is not None and checkpoint_every and step % checkpoint_every == 0:
                 on_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "noise_generator": noise_generator.get_state(), "history": history, "step": step,
-                               "elapsed": time.perf_counter() - started})
+                               "elapsed": time.perf_counter() - started, "initial_train_loss": initial_loss})
     bar.close()
     wall_time = time.perf_counter() - started
     if history[-1]["step"] != step - 1:
         history.append(_record(step - 1, model, data))
     final = history[-1]
     metrics = {"status": status, "steps": step, "wall_time": wall_time, "steps_per_second": step / wall_time,
-               **{k: final[k] for k in HISTORY_COLUMNS[1:]}, "max_train_loss_ratio": max_train_loss_ratio(history)}
+               **{k: final[k] for k in HISTORY_COLUMNS[1:]}, "initial_train_loss": initial_loss,
+               "max_train_loss_ratio": max_train_loss_ratio(history, initial_loss)}
     return {"metrics": metrics, "history": history, "model": model}
 
 
@@ -123,9 +128,10 @@ def _record(step, model, data) -> dict:
     return {"step": step, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
 
 
-def max_train_loss_ratio(history) -> float:
-    """The largest train loss of any evaluation over the one at step 0: how far training was thrown off."""
+def max_train_loss_ratio(history, initial_loss: float) -> float:
+    """The largest train loss of any evaluation over the initial network's, before any update: how far
+    training was thrown off (the history's step-0 row is taken after the first update, as the original's)."""
     losses = [row["train_loss"] for row in history]
     if not all(math.isfinite(loss) for loss in losses):
         return math.inf
-    return max(losses) / losses[0] if losses[0] > 0 else math.nan
+    return max(losses) / initial_loss if initial_loss > 0 else math.nan

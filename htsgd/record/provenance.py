@@ -1,41 +1,24 @@
-"""What produced a record: htsgd's source, the libraries, the hardware and the command.
+"""What produced a record: htsgd's version and commit, the libraries, the hardware and the command.
 
-Written beside every run and every group so a reader can tell which code made each number.
-The source digest covers `htsgd/*.py` and `notebooks/*.ipynb` by content, so it says the same
-after a `git checkout` that leaves the files as they were, and changes with any edit.
+Written beside every run, and per stage (analysis, report) in a group's provenance, so a reader can
+tell which code and machine made each number. Which code is told by content digests (`digests`).
 Nothing here names the host or a user's folders.
 """
 
-import hashlib
 import os
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy
 import scipy
 import torch
 
-from . import __version__
+from .. import __version__
+from .digests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE_GLOBS = ("htsgd/*.py", "notebooks/*.ipynb")
 # Paths whose uncommitted changes make a record's source "dirty" (results/ is written by the run itself).
 SOURCE_PATHS = ("htsgd", "notebooks", "params", "pyproject.toml")
-
-
-def source_digest(root: Path = ROOT) -> str:
-    """sha256 over the package's and the notebooks' files: their paths and bytes, in sorted order."""
-    digest = hashlib.sha256()
-    for path in sorted(p for pattern in SOURCE_GLOBS for p in root.glob(pattern)):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
-def file_digest(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def git_state(root: Path = ROOT) -> dict:
@@ -72,23 +55,10 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def public_path(path) -> str:
-    """A path as the record may name it: relative to the working folder, or just its name when it lies outside."""
-    relative = os.path.relpath(path)
-    return Path(path).name if relative.startswith("..") else relative
-
-
-def command_line(argv=None) -> str:
-    """The command as typed, with the program's folder dropped and absolute paths made public (`public_path`)."""
-    argv = list(sys.argv if argv is None else argv)
-    return " ".join([Path(argv[0]).name] + [public_path(a) if os.path.isabs(a) else a for a in argv[1:]])
-
-
 def provenance(command: str, device=None) -> dict:
     return {
         "htsgd_version": __version__,
         **git_state(),
-        "source_digest": source_digest(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,

@@ -9,9 +9,14 @@ import difflib
 import math
 from dataclasses import asdict, dataclass, fields
 
-from .data import DATASETS
-from .errors import UserError
-from .models import MODELS
+from ..errors import UserError
+
+# What may be asked for; `data` and `models` implement each name (a test checks they agree).
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "ecg5000")
+MODELS = ("fcn", "vgg11_wide")
+# How the analysis matricizes a convolution, and measures the share a pruning removes (first: a group's default).
+PRUNING_TYPES = ("filter", "kernel")
+COMPRESSION_ERROR_METRICS = ("fro_squared", "frob")
 
 NOISE_TYPES = (0, 1, 2, 3)
 
@@ -38,7 +43,6 @@ class TrainConfig:
     eval_freq: int = 200
     convergence_accuracy: float = 95.0
     iterations: int = 100_000
-    checkpoint_every: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +66,6 @@ HELP = {
     "eval_freq": "evaluate on the full train and test sets every k steps",
     "convergence_accuracy": "stop once full-train-set accuracy (%%) reaches this",
     "iterations": "hard cap on steps",
-    "checkpoint_every": "save a resumable checkpoint every k steps (0: never)",
 }
 
 # key -> (predicate, what is allowed)
@@ -82,7 +85,6 @@ RULES = {
     "eval_freq": (lambda v: v >= 1, "an integer >= 1"),
     "convergence_accuracy": (lambda v: 0 < v <= 100, "a number in (0, 100]"),
     "iterations": (lambda v: v >= 1, "an integer >= 1"),
-    "checkpoint_every": (lambda v: v >= 0, "an integer >= 0"),
 }
 
 FIELD_TYPES = {f.name: f.type if isinstance(f.type, str) else f.type.__name__ for f in fields(TrainConfig)}

@@ -34,15 +34,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import run_folder, storage
-from .config import TrainConfig, make_config
-from .data import DataUnavailable, load
-from .errors import UserError
-from .evaluate import evaluate
-from .models import build_model, hidden_layers
-from .prune import COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, PRUNING_CRITERIA, PRUNING_TYPES, column_sq_norms, prune_model
+from ..core.config import TrainConfig, make_config
+from ..core.data import DataUnavailable, load
+from ..core.evaluate import evaluate
+from ..core.models import build_model, hidden_layers
+from ..core.prune import (COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, PRUNING_CRITERIA, PRUNING_TYPES, column_sq_norms,
+                          prune_model)
+from ..core.train import default_device
+from ..errors import UserError
+from ..record import group_record, names, run_folder, storage
+from ..record.names import ANALYSED, COLUMN_NORMS_CSV, ERROR, INCOMPLETE, RUNS_CSV, SUMMARY, criterion_label, results_csv, sweep_csv
+from ..record.trained_run import load_tensors
 from .tail_index import column_tail_indices
-from .train import default_device
 
 ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
                     "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
@@ -50,10 +53,8 @@ ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", 
 RUN_METRICS = ["prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
 COLUMNS = ORIGINAL_COLUMNS + ["status", "error", "steps"] + RUN_METRICS
 SWEEP_COLUMNS = ["exp_key", "fraction", "test_acc", "pruning_ratio"]
-SUMMARY = "summary"
 SWEEP_FRACTIONS = tuple(k / 50 for k in range(51))  # steps of 2 % of the columns
 TOLERANCE = 1.0  # accuracy points
-ANALYSED = ("converged", "cap", "not_learning")  # finite weights; a diverged run's are not
 NOISE_KEYS = ("iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter")
 NOT_A_SETTING = NOISE_KEYS + ("seed", "checkpoint_every")  # what may differ from a no-noise reference
 
@@ -72,17 +73,9 @@ class Run:
     error: str = ""
 
 
-def criterion_label(pruning_criterion: str, compression_error_metric: str = "fro_squared") -> str:
-    """`mce`, `mce_frob` or `parameter_ratio` (the error metric only matters for mce)."""
-    if pruning_criterion == "mce" and compression_error_metric != "fro_squared":
-        return f"mce_{compression_error_metric}"
-    return pruning_criterion
-
-
 def results_path(results_folder, pruning_criterion="mce", compression_error_metric="fro_squared",
                  pruning_type="kernel") -> Path:
-    label = criterion_label(pruning_criterion, compression_error_metric)
-    return Path(results_folder) / SUMMARY / f"results_{pruning_type}_{label}.csv"
+    return Path(results_folder) / SUMMARY / results_csv(pruning_type, pruning_criterion, compression_error_metric)
 
 
 def find_runs(results_folder) -> list[Run]:
@@ -109,25 +102,25 @@ def _folder_run(root: Path, path: Path) -> Run:
     try:
         config = run_folder.read_config(path)
         if config is None:
-            return Run(key, path, None, "error", f"no {run_folder.CONFIG}: the run's configuration is unknown")
+            return Run(key, path, None, ERROR, f"no {names.CONFIG}: the run's configuration is unknown")
         if not run_folder.is_complete(path):
-            return Run(key, path, config, "incomplete", f"no {run_folder.METRICS}: training did not finish")
+            return Run(key, path, config, INCOMPLETE, f"no {names.METRICS}: training did not finish")
         return Run(key, path, config, run_folder.read_metrics(path)["status"])
     except (OSError, ValueError, KeyError) as err:
-        return Run(key, path, None, "error", _reason(err))
+        return Run(key, path, None, ERROR, _reason(err))
 
 
 def group_runs(group_dir) -> list[Run]:
     """The runs a group's runs.csv lists (its current grid), each checked against its folder's config.json."""
     group = Path(group_dir)
-    table = pd.read_csv(group / "runs.csv", dtype={"id": str, "error": str}, keep_default_na=False)
+    table = pd.read_csv(group / RUNS_CSV, dtype={"id": str, "error": str}, keep_default_na=False)
     runs = []
     for row in table.to_dict("records"):
-        config = make_config({f.name: row[f.name] for f in fields(TrainConfig)}, where=f"{group / 'runs.csv'}: {row['id']}").to_dict()
+        config = make_config({f.name: row[f.name] for f in fields(TrainConfig)}, where=f"{group / RUNS_CSV}: {row['id']}").to_dict()
         run = Run(row["id"], group / row["id"], config, row["status"], row.get("error", ""))
         saved = run_folder.read_config(run.path) if run.status in ANALYSED else config
         if saved != config:
-            run.status, run.error = "error", "config.json differs from runs.csv: " + "; ".join(run_folder.differences(saved or {}, config))
+            run.status, run.error = ERROR, f"{names.CONFIG} differs from runs.csv: " + "; ".join(run_folder.differences(saved or {}, config))
         runs.append(run)
     return runs
 
@@ -135,9 +128,9 @@ def group_runs(group_dir) -> list[Run]:
 def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared", ignore_last_layer=True,
                 pruning_type="kernel", device="cpu") -> dict:
     """Prune and evaluate one run: rows per criterion, its sweep, its first layer's column norms and tail indices."""
-    config = make_config(run.config, where=str(run.path / run_folder.CONFIG))
+    config = make_config(run.config, where=str(run.path / names.CONFIG))
     model = build_model(config.model, data.input_shape, data.num_classes, config.width, config.depth)
-    model.load_state_dict(storage.load_torch(run.path / run_folder.WEIGHTS, map_location="cpu"))
+    model.load_state_dict(load_tensors(run.path / names.WEIGHTS, map_location="cpu"))
     model.to(device).eval()
     rows = {}
     for criterion in criteria:
@@ -156,7 +149,7 @@ def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared"
                       "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
     first = hidden_layers(model)[0][1].weight.detach().cpu()
     unpruned = sweep[0]["test_acc"]
-    return {"rows": rows, "sweep": sweep, "norms": column_sq_norms(first, "filter").sqrt().numpy(),
+    return {"rows": rows, "sweep": sweep, "norms": column_sq_norms(first, "filter").sqrt().tolist(),
             "metrics": {**column_tail_indices(first), "prunable_within_1pt": prunable_fraction(sweep, unpruned)}}
 
 
@@ -181,29 +174,40 @@ def noiseless_reference(run: Run, runs: list[Run], unpruned: dict) -> float:
 
 
 def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_squared", ignore_last_layer=True,
-                 pruning_type="kernel", data_dir="data", device=None, log=None) -> dict:
+                 pruning_type="kernel", data_dir="data", device=None, log=None, cache: bool = False) -> dict:
     """Analyse `runs` (those with finite weights), write every CSV under `root/summary/`, return the tables.
 
-    Datasets are loaded once each. A dataset that cannot be loaded is fatal (DataUnavailable says
-    what to put where); anything that goes wrong with one run becomes its rows' status `error`.
-    Raises AnalysisError, after writing, when any run has status error or incomplete.
+    Datasets are loaded once each, and only when a run needs them. A dataset that cannot be loaded
+    is fatal (DataUnavailable says what to put where); anything that goes wrong with one run becomes
+    its rows' status `error`. With `cache`, each run's own result is kept under the key of what it
+    depends on (`group_record.analysis_key`) and reused while that key holds; what depends on other
+    runs (the no-noise reference) is always computed afresh. Raises AnalysisError, after writing,
+    when any run has status error or incomplete.
     """
     log = log or sys.stderr
     device = device or default_device()
+    settings = {"pruning_type": pruning_type, "compression_error_metric": compression_error_metric}
     datasets, analysed = {}, {}
     for run in runs:
         if run.status not in ANALYSED:
             continue
         try:
+            key = group_record.analysis_key(run.config, run.path, settings) if cache else None
+            cached = group_record.read_cached_analysis(root, run.exp_key, key) if cache else None
+            if cached is not None:
+                analysed[run.exp_key] = cached
+                continue
             dataset = run.config["dataset"]
             if dataset not in datasets:
                 datasets[dataset] = load(dataset, data_dir, device)
             analysed[run.exp_key] = analyze_run(run, datasets[dataset], criteria, compression_error_metric,
                                                 ignore_last_layer, pruning_type, device)
+            if cache:
+                group_record.write_cached_analysis(root, run.exp_key, key, analysed[run.exp_key])
         except DataUnavailable:
             raise
         except Exception as err:  # noqa: BLE001 -- any failure of one run is recorded in its row and fails the analysis
-            run.status, run.error = "error", _reason(err)
+            run.status, run.error = ERROR, _reason(err)
     unpruned = {key: a["sweep"][0]["test_acc"] for key, a in analysed.items()}
     for run in runs:
         if run.exp_key in analysed:
@@ -214,11 +218,11 @@ def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_
     summary = Path(root) / SUMMARY
     for criterion, table in tables.items():
         _write_csv(results_path(root, criterion, compression_error_metric, pruning_type), table)
-    _write_csv(summary / f"sweep_{pruning_type}.csv", pd.DataFrame(
+    _write_csv(summary / sweep_csv(pruning_type), pd.DataFrame(
         [{"exp_key": key, **point} for key, a in analysed.items() for point in a["sweep"]], columns=SWEEP_COLUMNS))
-    _write_csv(summary / "column_norms.csv.gz", pd.DataFrame(
+    _write_csv(summary / COLUMN_NORMS_CSV, pd.DataFrame(
         [{"exp_key": key, "norm": float(n)} for key, a in analysed.items() for n in a["norms"]], columns=["exp_key", "norm"]))
-    problems = [run for run in runs if run.status in ("error", "incomplete")]
+    problems = [run for run in runs if run.status in (ERROR, INCOMPLETE)]
     for run in problems:
         print(f"not analysed ({run.status}): {run.exp_key}: {run.error}", file=log)
     if problems:
@@ -267,7 +271,7 @@ def _write_csv(path, table: pd.DataFrame) -> Path:
 
 def _reason(err: Exception) -> str:
     if type(err).__name__ == "UnpicklingError":
-        return f"{run_folder.WEIGHTS} is not a plain tensor file; only tensors are loaded, never pickled code"
+        return f"{names.WEIGHTS} is not a plain tensor file; only tensors are loaded, never pickled code"
     lines = str(err).strip().splitlines() or [""]
     return f"{type(err).__name__}: {lines[0][:300]}"
 
@@ -294,7 +298,7 @@ def analyze_folder(results_folder, pruning_criterion="mce", compression_error_me
         raise UserError(f"{root} is itself a run folder; pass the folder that holds the runs (e.g. {root.parent})")
     runs = find_runs(root)
     if not runs:
-        raise UserError(f"no run folders (folders with {run_folder.CONFIG}) under {root}")
+        raise UserError(f"no run folders (folders with {names.CONFIG}) under {root}")
     return analyze_runs(root, runs, [pruning_criterion], compression_error_metric, ignore_last_layer, pruning_type,
                         data_dir, device, log)[pruning_criterion]
 
@@ -304,10 +308,10 @@ def analyze_group(group_dir, pruning_type="filter", compression_error_metric="fr
     """The analysis of a group: exactly the runs in its runs.csv, both criteria, output layer ignored (the paper's)."""
     _check_choices(PRUNING_CRITERIA, compression_error_metric, pruning_type)
     group = Path(group_dir)
-    if not (group / "runs.csv").is_file():
-        raise UserError(f"{group} holds no runs.csv; run `htsgd run` on the group's params file first")
+    if not (group / RUNS_CSV).is_file():
+        raise UserError(f"{group} holds no {RUNS_CSV}; run `htsgd run` on the group's params file first")
     return analyze_runs(group, group_runs(group), PRUNING_CRITERIA, compression_error_metric, True, pruning_type,
-                        data_dir, device, log)
+                        data_dir, device, log, cache=True)
 
 
 def summary_text(table: pd.DataFrame) -> str:

@@ -10,8 +10,9 @@ import math
 import torch
 from torch import nn
 
+from .config import MODELS
+
 VGG11_WIDE_CHANNELS = [128, "M", 256, "M", 512, 512, "M", 1024, 1024, "M", 1024, 1024, "M"]
-MODELS = ("fcn", "vgg11_wide")
 
 
 class FCN(nn.Module):

@@ -17,8 +17,11 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from . import locks, run_folder
-from .execution import FreshKernel, ReusedKernel, execute, relative
+from ..record import run_folder
+from ..record.names import FAILED, FAILED_NOTEBOOK, FAILURES, METRICS, NOTEBOOK
+from ..record.public_paths import relative
+from . import claims
+from .notebook import FreshKernel, ReusedKernel, execute
 
 ELSEWHERE = "running elsewhere"
 _kernels = {}  # group folder -> ReusedKernel, one per process
@@ -29,35 +32,33 @@ def train_one(group, config_id: str, group_dir: Path, data_dir: Path, device, no
     """Execute the train notebook for one configuration under its lock; its outcome (status, steps, test acc, error)."""
     run_dir = group_dir / config_id
     try:
-        with locks.hold(locks.lock_path(group_dir, config_id), command):
+        with claims.hold(claims.lock_path(group_dir, config_id), command):
             if run_folder.is_recorded(run_dir):  # finished by another process since it was planned
                 return _outcome(run_dir)
-            (group_dir / locks.LOCKS / f"{config_id}.queued").unlink(missing_ok=True)
             kind = FreshKernel if fresh_kernels else ReusedKernel
             if not isinstance(_kernels.get(group_dir), kind):
                 _kernels[group_dir] = kind(group_dir)
             kernels = _kernels[group_dir]
             parameters = {**group.configs[config_id].to_dict(), "run_dir": config_id,
                           "data_dir": relative(data_dir, group_dir), "device": device, "progress": False,
-                          "command": command}
+                          "command": command, "checkpoint_every": group.checkpoint_every}
             km = kernels.take()
             try:
-                error = execute(notebooks / "train.ipynb", run_dir / run_folder.NOTEBOOK, parameters, group.timeout,
-                                km=km)
+                error = execute(notebooks / NOTEBOOK, run_dir / NOTEBOOK, parameters, group.timeout, km=km)
             except BaseException:
                 kernels.release(km, healthy=False)
                 raise
             kernels.release(km, healthy=error is None)
             if error is None and not run_folder.is_complete(run_dir):
-                (run_dir / run_folder.NOTEBOOK).replace(run_dir / run_folder.FAILED_NOTEBOOK)
-                error = {"status": "failed", "error": f"the notebook finished but the run wrote no {run_folder.METRICS}; "
-                                                      f"see {relative(run_dir / run_folder.FAILED_NOTEBOOK, group_dir)}"}
+                (run_dir / NOTEBOOK).replace(run_dir / FAILED_NOTEBOOK)
+                error = {"status": FAILED, "error": f"the notebook finished but the run wrote no {METRICS}; "
+                                                   f"see {relative(run_dir / FAILED_NOTEBOOK, group_dir)}"}
             if error is not None:
                 run_folder.record_failure(run_dir, error)
                 return {"id": config_id, **error}
             run_folder.clear_failure(run_dir)
             return _outcome(run_dir)
-    except locks.Busy as busy:
+    except claims.Busy as busy:
         return {"id": config_id, "status": ELSEWHERE, "error": str(busy)}
 
 
@@ -88,7 +89,7 @@ def train_all(group, group_dir: Path, ids: list, data_dir: Path, device, noteboo
 
     def report(outcome, running):
         outcomes.append(outcome)
-        failed = sum(o["status"] in ("failed", "timeout") for o in outcomes)
+        failed = sum(o["status"] in FAILURES for o in outcomes)
         left = len(ids) - len(outcomes) - running
         print(f"[{len(outcomes)}/{len(ids)}] {outcome['id']}: {describe(outcome)} | done {len(outcomes)}, "
               f"running {running}, failed {failed}, left {left} (elapsed {clock(time.monotonic() - started)})", flush=True)

@@ -17,8 +17,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, NullLocator
 
-from . import storage
-from .verdict import MCE_RATIO, converged_values, median_range
+from ..record import storage
+
+from ..analysis.verdict import MCE_RATIO, converged_values, median_range
 
 REFERENCE_ALPHA = 2.0  # slope of the reference line on the norm CCDF: the edge of finite variance
 # A converged seed is an outlier of its configuration when it lies farther than OUTLIER_IQR times the

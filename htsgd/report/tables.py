@@ -20,13 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import figures, storage, verdict
-from .config import TrainConfig
+from ..analysis import verdict
+from ..core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TrainConfig
+from ..record import storage
+from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, CONVERGED, FIGURES, HISTORY, NOT_ANALYSED, PROVENANCE,
+                            RUNS_CSV, SUMMARY, TABLES, results_csv, sweep_csv)
+from . import figures
 
 MCE_RATIO = verdict.MCE_RATIO
-CONVERGED = "converged"
-# Statuses whose runs the analysis prunes; such a run missing from the analysis CSV is "not analysed".
-ANALYSED_STATUSES = ("converged", "cap", "not_learning")
+# The analysis settings a report reads by default: a group's defaults.
+DEFAULT_ANALYSIS = {"pruning_type": PRUNING_TYPES[0], "compression_error_metric": COMPRESSION_ERROR_METRICS[0]}
 
 TRAIN_FIELDS = [f.name for f in fields(TrainConfig)]
 NOISE_FIELDS = ["iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter"]
@@ -63,7 +66,6 @@ RUN_METRICS = ["prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_
 ANALYSIS_COLUMNS = ["analysis_status", "analysis_error", *RUN_METRICS, "test_acc_before", "pruned_test_acc",
                     "pruning_ratio"]
 
-TABLES, FIGURES = "tables", "figures"
 VERDICT_MD = "verdict.md"
 SUMMARY_MD, SUMMARY_CSV = "pruning_summary.md", "pruning_summary.csv"
 PER_SEED_MD, PER_SEED_CSV = "pruning_per_seed.md", "pruning_per_seed.csv"
@@ -71,24 +73,13 @@ ACCURACY_VS_PRUNED_PNG = "accuracy_vs_pruned_fraction.png"
 TRAINING_STABILITY_PNG = "training_stability.png"
 COLUMN_NORMS_PNG = "column_norms.png"
 RATIO_VS_WIDTH_PNG = "pruning_ratio_vs_width.png"
-PROVENANCE = "provenance.json"
-HISTORY = "history.csv"  # a run's evaluations, in G/<id>/
 
 
 # ---------------------------------------------------------------- inputs
 
-def summary_csv(group_dir, name: str) -> Path | None:
-    """`G/summary/<name with {type}>`, filter pruning preferred over kernel; None when neither exists."""
-    for pruning_type in ("filter", "kernel"):
-        path = Path(group_dir) / "summary" / name.format(type=pruning_type)
-        if path.is_file():
-            return path
-    return None
-
-
 def read_runs(group_dir) -> pd.DataFrame | None:
     """runs.csv: the group's current grid, one row per run; None when there is none."""
-    path = Path(group_dir) / "runs.csv"
+    path = Path(group_dir) / RUNS_CSV
     if not path.is_file():
         return None
     runs = pd.read_csv(path, dtype={"id": str, "status": str, "error": str})
@@ -96,11 +87,12 @@ def read_runs(group_dir) -> pd.DataFrame | None:
     return runs
 
 
-def read_analysis(group_dir) -> pd.DataFrame | None:
+def read_analysis(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | None:
     """Per run: its status and error as the analysis saw them, unpruned and pruned (mce 0.1) accuracy,
-    pruning ratio, the equal-accuracy fractions and tail indices; None before the analysis ran."""
-    path = summary_csv(group_dir, "results_{type}_mce.csv")
-    if path is None:
+    pruning ratio, the equal-accuracy fractions and tail indices; None before the analysis ran.
+    Read from the CSV of the group's analysis settings `analysis`, never from another's."""
+    path = Path(group_dir) / SUMMARY / results_csv(analysis["pruning_type"], "mce", analysis["compression_error_metric"])
+    if not path.is_file():
         return None
     mce = pd.read_csv(path, dtype={"exp_key": str, "status": str, "error": str})
 
@@ -116,10 +108,10 @@ def read_analysis(group_dir) -> pd.DataFrame | None:
     return analysis
 
 
-def read_sweep(group_dir, ids) -> pd.DataFrame | None:
+def read_sweep(group_dir, ids, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | None:
     """The fine equal-accuracy sweep (exp_key, fraction, test_acc, ...) of the runs `ids`; None if absent."""
-    path = summary_csv(group_dir, "sweep_{type}.csv")
-    if path is None:
+    path = Path(group_dir) / SUMMARY / sweep_csv(analysis["pruning_type"])
+    if not path.is_file():
         return None
     sweep = pd.read_csv(path, dtype={"exp_key": str})
     return sweep[sweep["exp_key"].isin(ids)]
@@ -127,7 +119,7 @@ def read_sweep(group_dir, ids) -> pd.DataFrame | None:
 
 def read_column_norms(group_dir, ids) -> pd.DataFrame | None:
     """Every first-hidden-layer column norm (exp_key, norm) of the runs `ids`; None if absent."""
-    path = Path(group_dir) / "summary" / "column_norms.csv.gz"
+    path = Path(group_dir) / SUMMARY / COLUMN_NORMS_CSV
     if not path.is_file():
         return None
     norms = pd.read_csv(path, dtype={"exp_key": str})
@@ -167,7 +159,7 @@ def _flattened(value, prefix="") -> dict:
 
 # ---------------------------------------------------------------- the run table
 
-def run_table(group_dir) -> pd.DataFrame | None:
+def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | None:
     """One row per run of runs.csv, joined by id with its analysis; None without runs.csv.
 
     Columns: every runs.csv column; `status` (the analysis's where it has the run: `error` when
@@ -178,10 +170,10 @@ def run_table(group_dir) -> pd.DataFrame | None:
     runs = read_runs(group_dir)
     if runs is None:
         return None
-    analysis = read_analysis(group_dir)
+    settings, analysis = analysis, read_analysis(group_dir, analysis)
     if analysis is None:
-        print(f"report: no summary/results_*_mce.csv in {Path(group_dir).name}: every run is 'not analysed' "
-              "(run `htsgd analyze`)")
+        print(f"report: no {SUMMARY}/{results_csv(settings['pruning_type'], 'mce', settings['compression_error_metric'])} "
+              f"in {Path(group_dir).name}: every run is 'not analysed' (run `htsgd analyze`)")
         analysis = pd.DataFrame(columns=ANALYSIS_COLUMNS, dtype=float)
     runs = runs.join(analysis, on="id")
     runs["status"] = [_status(run_status, analysis_status) for run_status, analysis_status
@@ -202,7 +194,7 @@ def run_table(group_dir) -> pd.DataFrame | None:
 def _status(run_status: str, analysis_status) -> str:
     if isinstance(analysis_status, str):
         return analysis_status
-    return "not analysed" if run_status in ANALYSED_STATUSES else run_status
+    return NOT_ANALYSED if run_status in ANALYSED else run_status
 
 
 def _keys(runs: pd.DataFrame, key_fields) -> list[str]:
@@ -353,11 +345,14 @@ def _skipped(what: str, why: str):
     print(f"report: skipped {what}: {why}")
 
 
-def write_report(group_dir) -> list[Path]:
+def write_report(group_dir, pruning_type: str = DEFAULT_ANALYSIS["pruning_type"],
+                 compression_error_metric: str = DEFAULT_ANALYSIS["compression_error_metric"]) -> list[Path]:
     """Write the verdict, the tables and every figure the group's inputs allow, in that order; return
-    their paths, and say on stdout what was skipped and why."""
+    their paths, and say on stdout what was skipped and why. Reads the CSVs of the given analysis
+    settings (the group's), and no other."""
     group = Path(group_dir)
-    runs = run_table(group)
+    analysis = {"pruning_type": pruning_type, "compression_error_metric": compression_error_metric}
+    runs = run_table(group, analysis)
     if runs is None:
         _skipped("the whole report", f"no runs.csv in {group} (run `htsgd run` on the group's params file)")
         return []
@@ -370,7 +365,7 @@ def write_report(group_dir) -> list[Path]:
         storage.write_text(tables / PER_SEED_MD, per_seed_markdown(runs, f"Every seed: {name}", notes)),
         storage.write_text(tables / PER_SEED_CSV, per_seed_table(runs).to_csv(index=False)),
     ]
-    for png, drawable, draw, why_not in _figures(group, runs, title):
+    for png, drawable, draw, why_not in _figures(group, runs, title, analysis):
         if drawable:
             written.append(figures.save(draw(), figure_dir / png))
         else:
@@ -378,9 +373,9 @@ def write_report(group_dir) -> list[Path]:
     return written
 
 
-def _figures(group: Path, runs: pd.DataFrame, title: str):
+def _figures(group: Path, runs: pd.DataFrame, title: str, analysis: dict):
     """(file name, whether its inputs are there, a function drawing it, why it cannot be drawn) per figure."""
-    sweep = read_sweep(group, runs["id"])
+    sweep = read_sweep(group, runs["id"], analysis)
     norms = read_column_norms(group, runs["id"])
     histories = read_histories(group, runs)
     yield (ACCURACY_VS_PRUNED_PNG, sweep is not None and not sweep.empty,

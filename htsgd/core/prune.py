@@ -40,11 +40,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES
 from .models import hidden_layers, weight_layers
 
 PRUNING_CRITERIA = ("mce", "parameter_ratio")
-COMPRESSION_ERROR_METRICS = ("fro_squared", "frob")
-PRUNING_TYPES = ("filter", "kernel")
 # The criterion values the analysis evaluates (i / 10, not 0.1 * i: 0.3 rather than 0.30000000000000004).
 CRITERION_RATIOS = {"mce": (0.0, 0.1), "parameter_ratio": tuple(i / 10 for i in range(11))}
 

@@ -1,0 +1,1 @@
+"""Experiment groups run as plan, launch, collect: params files, the plan, launchers, notebooks and claims."""

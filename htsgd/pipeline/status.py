@@ -1,0 +1,56 @@
+"""`htsgd status`: every configuration's state, read from the results folder whichever launcher ran it.
+
+It only reads: it takes no lock (a live one is tested, never taken), asks Slurm once per job array,
+and imports neither torch, nor a Jupyter client, nor submitit.
+"""
+
+from pathlib import Path
+
+from ..record import run_folder
+from ..record.names import CHECKPOINT, PENDING
+from .params import load_group
+from .plan import make_plan
+
+
+def status_group(path, results_dir="results") -> int:
+    """Print one line per configuration, then the counts and whether the analysis and report are fresh.
+    Exit status 1 when a run's record is damaged or a job left a configuration without a result."""
+    group = load_group(path)
+    plan = make_plan(group, Path(results_dir) / group.name)
+    counts = {}
+    for config_id in group.configs:
+        state, detail = _state(plan, config_id)
+        counts[state] = counts.get(state, 0) + 1
+        print(f"{config_id:50s} {state}{f' ({detail})' if detail else ''}")
+    for orphan in plan.orphans:
+        print(f"{orphan:50s} not in the grid: left out of runs.csv, analysis, tables and figures")
+    freshness = ("analysis and report up to date" if plan.analysis_fresh and plan.report_fresh else
+                 "analysis up to date, report to be redone" if plan.analysis_fresh else "analysis to be (re)done")
+    print(f"{group.name}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) + f"; {freshness}")
+    return 1 if plan.damaged or plan.job_failed else 0
+
+
+def _state(plan, config_id: str) -> tuple[str, str]:
+    run_dir = plan.group_dir / config_id
+    if config_id in plan.recorded:
+        return run_folder.read_metrics(run_dir)["status"], ""
+    if config_id in plan.stale:
+        return "stale", "; ".join(plan.stale[config_id])
+    if config_id in plan.outdated:
+        return "outdated", "trained by other training code: htsgd run trains it again"
+    if config_id in plan.damaged:
+        return "damaged", plan.damaged[config_id]
+    if config_id in plan.running:
+        return "running", plan.running[config_id]
+    if config_id in plan.queued:
+        job = plan.queued[config_id]
+        return "queued", f"{job['executor']} job {job['job_id']}, log {job['log']}"
+    if config_id in plan.job_failed:
+        job = plan.job_failed[config_id]
+        return "failed", job.get("error") or f"job {job['job_id']} ended ({job['ended']}) without a result; log {job['log']}"
+    failure = run_folder.read_failure(run_dir)
+    if failure is not None:
+        return failure["status"], failure["error"]
+    if (run_dir / CHECKPOINT).is_file():
+        return "interrupted", "resumes from its checkpoint"
+    return PENDING, ""

@@ -1,0 +1,64 @@
+"""Content digests of the code each stage runs and of the files it reads: what freshness is decided by.
+
+A number is only as new as the code that could have changed it, and no newer code than that should
+redo it. So each stage has its own code: training depends on `htsgd/core/`, the module that writes
+a run (`record/trained_run.py`) and the train notebook; the analysis on the core and `analysis/`;
+the report on `report/`, `analysis/` (the verdict) and the report notebook. A notebook counts by
+its code cells other than the parameters (which a run records anyway), so neither prose nor
+injected values make a stage stale. Digests are of content: a `git checkout` that leaves the files
+as they were changes nothing.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+TRAIN, ANALYSIS, REPORT = "train", "analysis", "report"
+STAGE_CODE = {
+    TRAIN: ("htsgd/core", "htsgd/record/trained_run.py"),
+    ANALYSIS: ("htsgd/core", "htsgd/analysis"),
+    REPORT: ("htsgd/report", "htsgd/analysis"),
+}
+STAGE_NOTEBOOK = {TRAIN: "notebooks/train.ipynb", ANALYSIS: "notebooks/analyze.ipynb", REPORT: "notebooks/report.ipynb"}
+PARAMETER_TAGS = {"parameters", "injected-parameters"}
+
+
+def python_digest(stage: str, root: Path = ROOT) -> str:
+    """sha256 over the stage's Python files: their paths and bytes, in sorted order."""
+    digest = hashlib.sha256()
+    for path in stage_files(stage, root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def stage_files(stage: str, root: Path = ROOT) -> list[Path]:
+    files = []
+    for entry in STAGE_CODE[stage]:
+        path = root / entry
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return sorted(set(files))
+
+
+def notebook_digest(path) -> str:
+    """sha256 over a notebook's code cells, parameters cells left out: equal for a template and its executions."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells
+            if c["cell_type"] == "code" and not PARAMETER_TAGS & set(c.get("metadata", {}).get("tags", []))]
+    return hashlib.sha256(json.dumps(code).encode()).hexdigest()
+
+
+def code_digest(stage: str, root: Path = ROOT) -> str:
+    """The stage's code as it is on disk now: its Python files and its notebook."""
+    return digest({"python": python_digest(stage, root), "notebook": notebook_digest(root / STAGE_NOTEBOOK[stage])})
+
+
+def file_digest(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def digest(obj) -> str:
+    """sha256 of a JSON-able value, independent of key order."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,113 @@
+"""One training run's folder: what it holds, when it is complete, and how its files are read.
+
+`config.json` (the complete configuration, every training flag after defaults) is written first;
+while training, `checkpoint.pt`; at the end `model.pt`, `history.csv`, `provenance.json` and, last,
+`metrics.json`. A run is *complete* exactly when `metrics.json` exists. `htsgd run` adds its
+executed `train.ipynb` (a run is *recorded* when it is complete and that notebook exists) and, after
+a failed attempt, `failure.json`. A run folder holds nothing else, which is what lets `--overwrite`
+remove a run without touching anything that is not one. Tensors are `trained_run`'s business: this
+module reads and writes JSON and CSV only, so status and planning never import torch.
+"""
+
+import csv
+from pathlib import Path
+
+from ..errors import UserError
+from . import storage
+from .names import CONFIG, FAILURE, HISTORY, METRICS, NOTEBOOK, RUN_FILES
+
+METRIC_KEYS = ("status", "steps", "wall_time", "train_loss", "train_acc", "test_loss", "test_acc")
+
+
+def is_complete(run_dir) -> bool:
+    """Training finished (converged, cap, diverged or not_learning) and every result file is written."""
+    return (Path(run_dir) / METRICS).is_file()
+
+
+def is_recorded(run_dir) -> bool:
+    """Complete, and `htsgd run`'s executed notebook is there too: nothing of the configuration is left to do."""
+    return is_complete(run_dir) and (Path(run_dir) / NOTEBOOK).is_file()
+
+
+def is_run_folder(path) -> bool:
+    return (Path(path) / CONFIG).is_file() or is_complete(path)
+
+
+def read_config(run_dir) -> dict | None:
+    path = Path(run_dir) / CONFIG
+    return storage.read_json(path) if path.is_file() else None
+
+
+def read_metrics(run_dir) -> dict:
+    path = Path(run_dir) / METRICS
+    metrics = storage.read_json(path)
+    missing = [k for k in METRIC_KEYS if k not in metrics]
+    if missing:
+        raise storage.DamagedFile(path, f"missing {', '.join(missing)}")
+    return metrics
+
+
+def read_failure(run_dir) -> dict | None:
+    path = Path(run_dir) / FAILURE
+    return storage.read_json(path) if path.is_file() else None
+
+
+def read_history(run_dir) -> list[dict]:
+    path = Path(run_dir) / HISTORY
+    try:
+        with open(path, newline="") as f:
+            rows = [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
+        raise storage.DamagedFile(path, f"not a table of numbers: {' '.join(str(err).split())[:120]}") from None
+    if not rows:
+        raise storage.DamagedFile(path, "no evaluations")
+    return rows
+
+
+def differences(saved: dict, wanted: dict) -> list[str]:
+    """`key: old -> new` for every flag on which two configurations differ (a missing flag reads as absent)."""
+    keys = list(wanted) + [k for k in saved if k not in wanted]
+    return [f"{k}: {saved.get(k, '(absent)')!r} -> {wanted.get(k, '(absent)')!r}"
+            for k in keys if saved.get(k, "(absent)") != wanted.get(k, "(absent)")]
+
+
+def foreign_entries(run_dir) -> list[str]:
+    """Names in `run_dir` that are not a run's files (interrupted atomic writes, `.name.tmp`, count as a run's)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in run_dir.iterdir()
+                  if not (p.is_file() and (p.name in RUN_FILES or (p.name.startswith(".") and p.name.endswith(".tmp")))))
+
+
+def check(config: dict, run_dir):
+    """Refuse a folder that holds another configuration's run, or anything that is not a run's file."""
+    run_dir = Path(run_dir)
+    saved = read_config(run_dir)
+    if saved is not None and saved != config:
+        raise UserError(f"{run_dir} holds a run of a different configuration ({'; '.join(differences(saved, config))}); "
+                        "choose another folder, or pass --overwrite to replace it")
+    foreign = foreign_entries(run_dir)
+    if foreign:
+        raise UserError(f"{run_dir} is not a run folder (it holds {', '.join(foreign[:5])}"
+                        f"{' and more' if len(foreign) > 5 else ''}); choose an empty or new folder")
+
+
+def remove(run_dir):
+    """Delete one run's files, and only them; refuse, touching nothing, a folder that holds anything else."""
+    run_dir = Path(run_dir)
+    foreign = foreign_entries(run_dir)
+    if foreign:
+        raise UserError(f"{run_dir} is not exactly one htsgd run (it also holds {', '.join(foreign[:5])}"
+                        f"{' and more' if len(foreign) > 5 else ''}); nothing was removed")
+    if run_dir.is_dir():
+        for path in run_dir.iterdir():
+            path.unlink()
+
+
+def record_failure(run_dir, error: dict):
+    storage.write_json(Path(run_dir) / FAILURE, error)
+
+
+def clear_failure(run_dir):
+    (Path(run_dir) / FAILURE).unlink(missing_ok=True)
