@@ -10,6 +10,7 @@ import io
 import math
 import shutil
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import torch
 
 from htsgd.analysis import analyze
 from htsgd.record import names, run_folder, storage
-from htsgd.record.trained_run import load_tensors, save_tensors
+from htsgd.record.trained_run import load_tensors, save_tensors, train_in_folder
 from htsgd.cli import main
 from htsgd.core.config import TrainConfig, make_config
 from htsgd.core.data import Data, load
@@ -46,7 +47,7 @@ ANALYSED_KEYS = ["deep", "noisy", "quiet/a", "quiet/b", "quiet/c"]
 
 
 def _train(config: dict, digits, run_dir):
-    run_folder.train_in_folder(make_config(config), digits, run_dir, device="cpu", progress=False)
+    train_in_folder(make_config(config), digits, run_dir, device="cpu", progress=False)
 
 
 def _edit_json(path, **changes):
@@ -107,13 +108,13 @@ def _removed_by_mce(w1: np.ndarray, ratio: float, squared: bool = True) -> int:
 
 
 def _forward(w: dict, x: torch.Tensor, y: torch.Tensor, removed: int):
-    """(loss, acc %) of a one-hidden-layer FCN with its `removed` smallest-norm hidden units zeroed, in numpy."""
-    w1, w2 = w["hidden.0.weight"], w["output.weight"]
-    order = np.argsort((w1 ** 2).sum(axis=1), kind="stable")
-    w1 = w1.copy()
-    w1[order[:removed]] = 0.0
-    xs, ys = x.reshape(len(x), -1).double().numpy(), y.numpy()
-    logits = np.maximum(xs @ w1.T, 0.0) @ w2.T
+    """(loss, acc %) of an FCN with the `removed` smallest-norm units of each hidden layer zeroed, in numpy."""
+    h, ys = x.reshape(len(x), -1).double().numpy(), y.numpy()
+    for name in sorted(k for k in w if k.startswith("hidden.")):
+        layer = w[name].copy()
+        layer[np.argsort((layer ** 2).sum(axis=1), kind="stable")[:removed]] = 0.0
+        h = np.maximum(h @ layer.T, 0.0)
+    logits = h @ w["output.weight"].T
     top = logits.max(axis=1, keepdims=True)
     log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
     return float(np.mean(log_z - logits[np.arange(len(ys)), ys])), 100.0 * float(np.mean(logits.argmax(1) == ys))
@@ -131,6 +132,18 @@ def _prefix(points, reference):
 
 def _rows(table, key):
     return table[table["exp_key"] == key].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def sweeps(results, digits):
+    """Per analysed run, (fraction, test acc) at every swept fraction by numpy forward passes:
+    floor(fraction * width) units of each hidden layer removed, as parameter_ratio does."""
+    found = {}
+    for key in ANALYSED_KEYS:
+        w = _weights(results / key)
+        width = len(w["hidden.0.weight"])
+        found[key] = [(f, _forward(w, digits.test_x, digits.test_y, math.floor(f * width))[1]) for f in FRACTIONS]
+    return found
 
 
 # ---------------------------------------------------------------- a folder of runs, mce
@@ -311,33 +324,55 @@ def test_prunable_fraction_of_a_hand_made_network(tmp_path, n_class1, after, wit
     assert [r["test_acc"] for r in rows] == [100.0] * 8 + [after] * 3
     # mce: squared norms 0.01, 0.04, 9, 16 of 25.05; cumulative shares 0.0004, 0.002, 0.36, 1 -> 2 units at 0.1
     assert [(r["pruning_ratio"], r["test_acc"]) for r in result["rows"]["mce"]] == [(0.0, 100.0), (0.5, 100.0)]
-    assert set(result["metrics"]) >= {"prunable_within_1pt", "hill_alpha", "block_alpha"}
+    # Hill on the row norms 0.1, 0.2, 3, 4 with k = floor(sqrt(4)) = 2: 1 / mean(log(4 / 0.2), log(3 / 0.2)).
+    # Block sum: the median of each coordinate is 0, so the rows stay; K2 = 2 only, blocks (0.1, 0.2, 0, 0)
+    # and (0, 0, 3, 4): growth = mean(log sqrt(0.05), log 5) - mean(log 0.1, log 0.2, log 3, log 4).
+    growth = (math.log(math.sqrt(0.05)) + math.log(5)) / 2 - math.log(0.1 * 0.2 * 3 * 4) / 4
+    assert result["metrics"] == pytest.approx({"prunable_within_1pt": within, "hill_alpha": 2 / math.log(20 * 15),
+                                               "block_alpha": math.log(2) / growth})
 
 
-def test_prunable_within_1pt_from_the_sweep_csv(results, mce):
-    sweep = pd.read_csv(results / "summary" / "sweep_kernel.csv")
+def test_prunable_within_1pt_from_independent_forward_passes(results, mce, sweeps):
+    written = pd.read_csv(results / "summary" / "sweep_kernel.csv")
     table = mce["table"]
     for key in ANALYSED_KEYS:
-        points = sweep[sweep["exp_key"] == key][["fraction", "test_acc"]].itertuples(index=False)
-        points = list(points)
-        own = _prefix(points, points[0][1])
-        assert set(_rows(table, key)["prunable_within_1pt"]) == {own}, key
+        points = sweeps[key]
+        assert written[written["exp_key"] == key]["test_acc"].tolist() == pytest.approx([a for _, a in points],
+                                                                                     abs=1e-9), key
+        assert _rows(table, key)["prunable_within_1pt"].tolist() == [_prefix(points, points[0][1])] * 2, key
 
 
-def test_prunable_within_1pt_of_noiseless(results, mce):
+def test_prunable_within_1pt_of_noiseless(results, mce, sweeps):
     """The reference is the median unpruned test accuracy of the no-noise runs of the same other flags that
     converged: quiet/a and quiet/b (quiet/c, a cap, does not count); deep has no no-noise counterpart."""
     acc = {k: run_folder.read_metrics(results / k)["test_acc"] for k in ("quiet/a", "quiet/b", "quiet/c")}
     assert len({acc["quiet/a"], acc["quiet/b"]}) == 2  # so the median of 2 differs from that of 3
     reference = (acc["quiet/a"] + acc["quiet/b"]) / 2
-    sweep = pd.read_csv(results / "summary" / "sweep_kernel.csv")
     table = mce["table"]
     for key in ("noisy", "quiet/a", "quiet/b", "quiet/c"):
-        points = list(sweep[sweep["exp_key"] == key][["fraction", "test_acc"]].itertuples(index=False))
+        points = sweeps[key]
         assert points[0][1] == pytest.approx(acc.get(key, points[0][1]), abs=1e-9)
-        assert set(_rows(table, key)["prunable_within_1pt_of_noiseless"]) == {_prefix(points, reference)}, key
+        assert _rows(table, key)["prunable_within_1pt_of_noiseless"].tolist() == [_prefix(points, reference)] * 2, key
     assert _rows(table, "deep")["prunable_within_1pt_of_noiseless"].isna().all()
     assert _rows(table, "deep")["prunable_within_1pt"].notna().all()
+
+
+def test_noiseless_reference_pools_the_baseline_and_needs_two_converged_seeds():
+    """No-noise runs that differ only in unused noise flags are one baseline, pooled; a capped seed and a run of
+    other flags are not in it; a baseline of one converged seed is too few for a reference."""
+    flags = make_config({"dataset": "digits", "width": 16}).to_dict()
+    runs = [analyze.Run("a", Path("a"), {**flags, "seed": 1}, "converged"),
+            analyze.Run("b", Path("b"), {**flags, "seed": 2, "iterate_noise_scale": 0.5}, "converged"),
+            analyze.Run("c", Path("c"), {**flags, "seed": 3, "iterate_noise_alpha": 1.2,
+                                         "iterate_noise_filter": True}, "converged"),
+            analyze.Run("capped", Path("capped"), {**flags, "seed": 4}, "cap"),
+            analyze.Run("wide", Path("wide"), {**flags, "seed": 1, "width": 32}, "converged"),
+            analyze.Run("noisy", Path("noisy"), {**flags, "seed": 5, "iterate_noise": 1,
+                                                 "iterate_noise_scale": 0.01}, "converged")]
+    unpruned = {"a": 90.0, "b": 94.0, "c": 93.0, "capped": 10.0, "wide": 50.0, "noisy": 80.0}
+    assert analyze.noiseless_reference(runs[5], runs, unpruned) == 93.0  # median of 90, 94, 93
+    assert analyze.noiseless_reference(runs[1], runs, unpruned) == 93.0
+    assert math.isnan(analyze.noiseless_reference(runs[4], runs, unpruned))  # one converged seed at width 32
 
 
 def test_sweep_and_column_norms_files(results, mce):
@@ -483,7 +518,7 @@ def test_analyze_group_reads_exactly_runs_csv(results, tmp_path):
             assert _rows(table, key)[METRIC_COLUMNS].isna().all().all(), key
         for key in ("r1", "r2"):
             assert _rows(table, key)[["test_acc", "pruning_ratio", "prunable_within_1pt"]].notna().all().all()
-        # r2 (noisy) has r1 (no noise, converged, same other flags) as its reference
-        assert _rows(table, "r2")["prunable_within_1pt_of_noiseless"].notna().all()
+        # r2 (noisy)'s baseline has one converged seed, r1 (r4 is an error): too few for a reference
+        assert _rows(table, "r2")["prunable_within_1pt_of_noiseless"].isna().all()
     assert set(pd.read_csv(group / "summary" / "sweep_filter.csv")["exp_key"]) == {"r1", "r2"}
     assert set(pd.read_csv(group / "summary" / "column_norms.csv.gz")["exp_key"]) == {"r1", "r2"}

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from htsgd.analysis import verdict
-from htsgd.report import figures, tables as report
+from htsgd.analysis import analyze, verdict
 from htsgd.core.config import TrainConfig
+from htsgd.core.data import TEST_SET_SIZE
+from htsgd.record.names import ANALYSED
+from htsgd.report import figures, tables as report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-ANALYSED = ("converged", "cap", "not_learning")
 MCE_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
                "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
                "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "status",
@@ -28,19 +29,24 @@ FRACTIONS = np.round(np.arange(0, 51) * 0.02, 2)
 
 
 def spec(noise=0, seed=1, width=50, status="converged", mom=0.0, sigma=0.1, before=95.0, pruned=94.0, ratio=0.2,
-         within=0.3, within_noiseless=0.3, hill=1.5, block=1.6, steps=100, max_loss=1.0, analysis=None, error=""):
+         within=0.3, within_noiseless=0.3, hill=1.5, block=1.6, steps=100, max_loss=1.0, analysis=None, error="",
+         unused_sigma=1.0):
     """One synthetic run: its flags, training outcome and analysis metrics (`analysis`: the analysis's own
-    status when it differs from the run's, e.g. 'error')."""
+    status when it differs from the run's, e.g. 'error'; `unused_sigma`: a no-noise run's σ, which it ignores)."""
     return dict(locals())
 
 
+def scale(s):
+    return s["sigma"] if s["noise"] else s["unused_sigma"]
+
+
 def run_id(s):
-    sigma = "" if s["noise"] == 0 else f"_sigma{s['sigma']}"
+    sigma = "" if s["noise"] == 0 and scale(s) == 1.0 else f"_sigma{scale(s)}"
     return f"noise{s['noise']}{sigma}_mom{s['mom']}_width{s['width']}_seed{s['seed']}"
 
 
 def config(s):
-    return TrainConfig(iterate_noise=s["noise"], iterate_noise_scale=1.0 if s["noise"] == 0 else s["sigma"],
+    return TrainConfig(iterate_noise=s["noise"], iterate_noise_scale=scale(s),
                        iterate_noise_alpha=1.75, dataset="digits", width=s["width"], lr=0.05,
                        batch_size_train=256, mom=s["mom"], seed=s["seed"], eval_freq=10,
                        convergence_accuracy=99.0, iterations=20000)
@@ -100,7 +106,7 @@ def markdown_rows(source):
 # ---------------------------------------------------------------- aggregation
 
 def test_digits_test_set_size_is_the_data_loaders(digits):
-    assert report.TEST_SET_SIZE["digits"] == len(digits.test_y) == 360
+    assert TEST_SET_SIZE["digits"] == len(digits.test_y) == 360
 
 
 def test_configurations_differing_only_in_momentum_are_two_rows(tmp_path):
@@ -255,6 +261,59 @@ def test_verdict_says_mixed(tmp_path):
     assert outcomes == ["better", "worse"]
 
 
+def test_one_baseline_pools_no_noise_runs_that_differ_only_in_an_unused_noise_flag(tmp_path):
+    """No noise at σ=1 (accuracies 90, 94) and at σ=0.5 (95, 97): σ is unused without noise, so they are one
+    baseline of 4 seeds, reference median 94.5. The verdict makes one comparison against it (not one per σ),
+    the analysis' reference for the noisy run is the same 94.5, and the figure draws one threshold at 93.5."""
+    specs = ([spec(seed=s, before=b, within_noiseless=w) for s, b, w in ((1, 90.0, 0.10), (2, 94.0, 0.12))]
+             + [spec(seed=s, before=b, within_noiseless=w, unused_sigma=0.5)
+                for s, b, w in ((3, 95.0, 0.14), (4, 97.0, 0.16))]
+             + [spec(noise=1, seed=s, before=93.0, within_noiseless=0.4) for s in (1, 2, 3)])
+    group = make_group(tmp_path, specs)
+    runs = report.run_table(group)
+    [comparison] = verdict.comparisons(runs)
+    assert sorted(comparison.noise_free["seed"]) == [1, 2, 3, 4]
+    assert comparison.reference == 94.5
+    assert comparison.outcome == verdict.BETTER  # 0.4 against the pooled median 0.13
+    report.write_report(group)
+    [row] = markdown_rows(group / "tables" / "verdict.md")
+    assert row["compared with"] == "no noise, iterate_noise_scale=0.5 + no noise, iterate_noise_scale=1"
+    assert row["no noise's median test acc (%)"] == "94.50"
+    assert row["seeds converged (noise / no noise)"] == "3/3 / 4/4"
+    assert row["fraction prunable within 1 pt of no noise's median: no noise"] == "0.13 (0.10–0.16, n=4)"
+
+    analysed = [analyze.Run(run_id(s), group / run_id(s), asdict(config(s)), s["status"]) for s in specs]
+    unpruned = {run_id(s): s["before"] for s in specs}
+    assert analyze.noiseless_reference(analysed[-1], analysed, unpruned) == 94.5
+
+    fig = figures.accuracy_vs_pruned_figure(runs, report.read_sweep(group, runs["id"]), "grp (digits)")
+    [threshold] = [line for line in fig.axes[0].lines if line.get_linestyle() == "--"]
+    assert threshold.get_ydata()[0] == 93.5
+    assert threshold.get_label() == ("1 pt below no noise, iterate_noise_scale=0.5 + no noise, "
+                                     "iterate_noise_scale=1's median")
+
+
+def test_too_few_converged_seeds_are_undecided_never_unmatched(tmp_path):
+    """σ=0.1: three converged seeds, better and pruning more at mce. σ=1: one converged seed of three, pruning
+    more at mce: undecided on both counts, and not counted among the gains that are not matched."""
+    specs = [spec(seed=s, within_noiseless=w, ratio=0.1) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
+    specs += [spec(noise=1, sigma=0.1, seed=s, within_noiseless=0.4, ratio=0.5) for s in (1, 2, 3)]
+    specs += [spec(noise=1, sigma=1.0, seed=s, within_noiseless=0.02, ratio=0.9,
+                   status="converged" if s == 1 else "diverged") for s in (1, 2, 3)]
+    group = make_group(tmp_path, specs)
+    found = verdict.comparisons(report.run_table(group))
+    assert [(c.outcome, c.mce_gain) for c in found] == [(verdict.BETTER, True), (verdict.TOO_FEW, None)]
+    assert verdict.mce_sentence(found) == (
+        "Every gain in pruning ratio at mce 0.1 (1) is matched at equal accuracy. "
+        "Undecided (too few converged seeds): type 1, α=1.75, σ=1, width 50.")
+    assert verdict.group_sentence(found).startswith(
+        "At equal accuracy noise beats no noise in this group: better in its one decided comparison "
+        "(1 more undecided, see the table)")
+    report.write_report(group)
+    rows = markdown_rows(group / "tables" / "verdict.md")
+    assert [r["at equal accuracy"] for r in rows] == ["better", "too few converged seeds"]
+
+
 def test_verdict_without_a_no_noise_configuration_says_so(tmp_path):
     text = verdict_group(tmp_path, {})  # no noisy settings at all
     assert "the group has no noisy configuration" in text
@@ -313,8 +372,8 @@ def test_accuracy_vs_pruned_fraction_figure(figure_group):
     # lowest mce point 87.0 (type 1, seed 3, width 30) minus 3; highest accuracy 98 (seed 3, no noise) plus 1.5
     assert ax30.get_ylim() == pytest.approx((84.0, 99.5))
     labels = [t.get_text() for t in ax50.get_legend().get_texts()]
-    assert labels == ["no noise: median of 2 converged", "1 pt below no noise's median",
-                      "type 1, α=1.75, σ=0.1: median of 2 converged"]
+    assert labels == ["no noise: median of 2 converged", "type 1, α=1.75, σ=0.1: median of 2 converged",
+                      "1 pt below no noise's median"]
 
 
 def test_training_stability_figure(figure_group):
@@ -411,15 +470,21 @@ def test_write_report_writes_the_verdict_first_then_tables_and_figures(figure_gr
             assert_png(path)
     assert (figure_group / "tables" / "pruning_summary.md").read_text().startswith("# Pruning at mce 0.1: grp\n")
     per_seed = pd.read_csv(figure_group / "tables" / "pruning_per_seed.csv")
-    assert len(per_seed) == 12 and {"mom", "wd", "eval_freq", "iterate_noise_filter"} <= set(per_seed.columns)
+    assert len(per_seed) == 12
+    assert list(per_seed.columns) == [
+        "id", "setting_label", "iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter",
+        "model", "width", "depth", "dataset", "lr", "batch_size_train", "mom", "wd", "seed", "eval_freq",
+        "convergence_accuracy", "iterations", "status", "test_acc_before", "pruned_test_acc", "accuracy_change",
+        "pruning_ratio", "prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha",
+        "steps", "max_train_loss_ratio", "error"]
 
 
 def test_missing_inputs_skip_only_their_figures(figure_group, capsys):
     (figure_group / "summary" / "sweep_filter.csv").unlink()
     (figure_group / "summary" / "column_norms.csv.gz").unlink()
     names = [p.name for p in report.write_report(figure_group)]
-    assert "accuracy_vs_pruned_fraction.png" not in names and "column_norms.png" not in names
-    assert {"verdict.md", "training_stability.png", "pruning_ratio_vs_width.png"} <= set(names)
+    assert names == ["verdict.md", "pruning_summary.md", "pruning_summary.csv", "pruning_per_seed.md",
+                     "pruning_per_seed.csv", "training_stability.png", "pruning_ratio_vs_width.png"]
     out = capsys.readouterr().out
     assert "skipped accuracy_vs_pruned_fraction.png" in out and "skipped column_norms.png" in out
 
@@ -430,12 +495,17 @@ def test_runs_without_history_are_named(tmp_path, capsys):
     assert "noise0_mom0.0_width50_seed2 (pending)" in capsys.readouterr().out
 
 
-def test_kernel_csvs_are_read_when_there_is_no_filter_one(tmp_path):
+def test_the_csvs_of_the_given_pruning_type_are_read_and_no_others(tmp_path, capsys):
     group = make_group(tmp_path, [spec(seed=1, ratio=0.33)])
     for name in ("results_{}_mce.csv", "sweep_{}.csv"):
         (group / "summary" / name.format("filter")).rename(group / "summary" / name.format("kernel"))
-    assert report.run_table(group)["pruning_ratio"].tolist() == [0.33]
-    assert report.read_sweep(group, ["noise0_mom0.0_width50_seed1"]) is not None
+    default = report.run_table(group)  # the group's default, filter: absent, so nothing is analysed
+    assert default["status"].tolist() == ["not analysed"] and math.isnan(default["pruning_ratio"].iloc[0])
+    assert "no summary/results_filter_mce.csv in grp" in capsys.readouterr().out
+    kernel = {"pruning_type": "kernel", "compression_error_metric": "fro_squared"}
+    assert report.run_table(group, kernel)["pruning_ratio"].tolist() == [0.33]
+    sweep = report.read_sweep(group, ["noise0_mom0.0_width50_seed1"], kernel)
+    assert sweep["fraction"].tolist() == pytest.approx(FRACTIONS) and sweep["test_acc"].iloc[0] == 95.0
 
 
 def test_no_runs_csv_writes_nothing(tmp_path, capsys):
@@ -452,9 +522,9 @@ def test_provenance_is_a_table_or_says_it_is_missing(tmp_path):
     assert report.provenance_markdown(group).startswith("No `provenance.json` in `grp`")
 
 
-def test_markdown_table_escapes_pipes():
-    table = pd.DataFrame({"a": ["x|y"], "b": [1]})
-    assert report.markdown_table(table) == "| a | b |\n| --- | --- |\n| x\\|y | 1 |\n"
+def test_markdown_table_escapes_pipes_and_keeps_cells_as_they_are():
+    table = pd.DataFrame({"a": ["x|y", "96.0"], "b": [1, 20]})
+    assert report.markdown_table(table) == "| a    | b   |\n|:-----|:----|\n| x\\|y | 1   |\n| 96.0 | 20  |\n"
 
 
 def test_noise_labels():

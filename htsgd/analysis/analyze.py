@@ -11,10 +11,9 @@ Each analysed run is pruned at every value of each criterion (mce: 0.0 and 0.1; 
   smallest norm first (mce's order) in steps of 2 % (`SWEEP_FRACTIONS`), and the test accuracy is
   taken at each step; the answer is the last fraction before the first step whose accuracy is more
   than 1 point below the run's own unpruned test accuracy (a prefix rule: a later recovery does not
-  count). `prunable_within_1pt_of_noiseless` applies the same rule with the median unpruned test
-  accuracy of the converged seeds of the no-noise configuration with the same other flags as the
-  reference (empty without one); it is 0 also when the unpruned network is itself more than 1 point
-  below that reference;
+  count). `prunable_within_1pt_of_noiseless` applies the same rule with the reference accuracy of
+  the run's no-noise baseline (`baseline`: the median over at least 2 converged seeds; empty
+  without one); it is 0 also when the unpruned network is itself more than 1 point below it;
 * `hill_alpha`, `block_alpha`: tail indices of the first hidden layer (`tail_index`).
 
 Runs that are not analysed (diverged: their weights are not finite; failed, timeout, pending,
@@ -45,6 +44,7 @@ from ..errors import UserError
 from ..record import group_record, names, run_folder, storage
 from ..record.names import ANALYSED, COLUMN_NORMS_CSV, ERROR, INCOMPLETE, RUNS_CSV, SUMMARY, criterion_label, results_csv, sweep_csv
 from ..record.trained_run import load_tensors
+from .baseline import TOLERANCE, baseline_key, is_noisy, reference_accuracy
 from .tail_index import column_tail_indices
 
 ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
@@ -54,9 +54,6 @@ RUN_METRICS = ["prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_
 COLUMNS = ORIGINAL_COLUMNS + ["status", "error", "steps"] + RUN_METRICS
 SWEEP_COLUMNS = ["exp_key", "fraction", "test_acc", "pruning_ratio"]
 SWEEP_FRACTIONS = tuple(k / 50 for k in range(51))  # steps of 2 % of the columns
-TOLERANCE = 1.0  # accuracy points
-NOISE_KEYS = ("iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter")
-NOT_A_SETTING = NOISE_KEYS + ("seed", "checkpoint_every")  # what may differ from a no-noise reference
 
 
 class AnalysisError(UserError):
@@ -164,13 +161,11 @@ def prunable_fraction(sweep, reference_acc: float, tolerance: float = TOLERANCE)
 
 
 def noiseless_reference(run: Run, runs: list[Run], unpruned: dict) -> float:
-    """Median unpruned test acc of the converged, analysed no-noise runs that differ from `run` only in noise and seed."""
-    def setting(config):
-        return {k: v for k, v in config.items() if k not in NOT_A_SETTING}
-
-    accs = [unpruned[r.exp_key] for r in runs if r.exp_key in unpruned and r.status == "converged"
-            and r.config["iterate_noise"] == 0 and setting(r.config) == setting(run.config)]
-    return float(np.median(accs)) if accs else math.nan
+    """The reference accuracy of `run`'s baseline (see `baseline`), from the analysed runs' unpruned test acc."""
+    key = baseline_key(run.config)
+    return reference_accuracy([unpruned[r.exp_key] for r in runs if r.exp_key in unpruned
+                               and r.status == names.CONVERGED and not is_noisy(r.config)
+                               and baseline_key(r.config) == key])
 
 
 def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_squared", ignore_last_layer=True,

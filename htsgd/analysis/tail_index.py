@@ -3,7 +3,10 @@
 The paper's claim is that heavy-tailed SGD leaves the hidden units' weight vectors heavy-tailed
 (a few rows of each `[out, in]` weight carry most of its norm), which is what makes the network
 compressible. These estimators measure that: `column_tail_indices` returns the tail index alpha of
-one layer's rows, alpha < 2 meaning heavy-tailed and 2 meaning Gaussian-like.
+one layer's rows by both. The block-sum estimate is capped at 2, the largest stable index: below 2
+means heavy-tailed, 2 Gaussian-like. Hill is not capped, since it assumes no stable law: it estimates
+the tail index of the row norms, which can exceed 2 (a Pareto tail of index 3 reads as about 3), and
+anything above 2 means a tail lighter than any law of infinite variance.
 """
 
 import math
@@ -40,7 +43,9 @@ def hill(values, k=None) -> float:
     data; Hill is reported alongside it as a check that needs no stability assumption.
 
     Non-finite and non-positive values are ignored. Returns nan when fewer than k + 1 values
-    (with the default k: fewer than 2) remain.
+    (with the default k: fewer than 2) remain, and when the k largest values all equal the
+    (k+1)-th: with no excess observed there is no estimate (1/0 would read as alpha = inf, a tail
+    lighter than any, which tied values do not show).
     """
     x = _as_float64(values).ravel()
     x = x[np.isfinite(x) & (x > 0)]
@@ -49,7 +54,8 @@ def hill(values, k=None) -> float:
     if k < 1 or x.size < k + 1:
         return math.nan
     top = np.log(np.sort(x)[::-1][: k + 1])
-    return float(1.0 / np.mean(top[:k] - top[k]))
+    excess = np.mean(top[:k] - top[k])
+    return float(1.0 / excess) if excess > 0 else math.nan
 
 
 def block_sum_alpha(rows) -> float:
@@ -57,8 +63,9 @@ def block_sum_alpha(rows) -> float:
 
     Mohammadi, Mohammadpour and Ogata (2015): the sum of K2 i.i.d. alpha-stable vectors is
     K2^(1/alpha) times one of them in law, so summing blocks of K2 rows shifts the mean log-norm by
-    log(K2)/alpha. With the N rows split into K1 = N // K2 blocks (remainder dropped),
-    1/alpha = (mean over blocks of log||block sum|| - mean over rows of log||row||) / log K2.
+    log(K2)/alpha. With the N rows split into K1 = N // K2 blocks (remainder dropped from both terms,
+    so that both average over the same rows),
+    1/alpha = (mean over blocks of log||block sum|| - mean over their rows of log||row||) / log K2.
     This uses the whole sample rather than only its largest values, so unlike Hill it has little
     bias near alpha = 2. Barsbey et al. (NeurIPS 2021) apply it to a layer's rows.
 
@@ -80,12 +87,12 @@ def block_sum_alpha(rows) -> float:
     n = len(x)
     if n < 4:
         return math.nan
-    mean_log_row = np.mean(np.log(np.linalg.norm(x, axis=1)))
+    log_rows = np.log(np.linalg.norm(x, axis=1))
     alphas = []
     for k2 in 2 ** np.arange(1, int(math.log2(math.sqrt(n))) + 1):
         k1 = n // k2
         block_sums = x[: k1 * k2].reshape(k1, k2, -1).sum(axis=1)
-        growth = np.mean(np.log(np.linalg.norm(block_sums, axis=1))) - mean_log_row
+        growth = np.mean(np.log(np.linalg.norm(block_sums, axis=1))) - np.mean(log_rows[: k1 * k2])
         alphas.append(math.log(k2) / growth if growth > 0 else math.inf)
     return float(min(np.median(alphas), 2.0))
 

@@ -17,9 +17,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, NullLocator
 
+from ..analysis.baseline import TOLERANCE
+from ..analysis.verdict import (MCE_RATIO, baseline_label, baseline_reference, converged_values, format_number,
+                                median_range)
 from ..record import storage
-
-from ..analysis.verdict import MCE_RATIO, converged_values, median_range
 
 REFERENCE_ALPHA = 2.0  # slope of the reference line on the norm CCDF: the edge of finite variance
 # A converged seed is an outlier of its configuration when it lies farther than OUTLIER_IQR times the
@@ -63,9 +64,10 @@ def accuracy_vs_pruned_figure(runs: pd.DataFrame, sweep: pd.DataFrame, title: st
     """Test accuracy against the fraction of columns pruned, one panel per width.
 
     Per setting: every seed's sweep thin, the median over converged seeds bold, each run's point at
-    mce 0.1 marked; a dashed line 1 point below each no-noise setting's median unpruned accuracy
-    (the equal-accuracy threshold). The y-axis spans from a little below the lowest mce point or
-    threshold to the top: below that every curve has lost too much to matter.
+    mce 0.1 marked; per baseline (`baseline`: the no-noise runs pooled, as the verdict compares with), a
+    dashed line TOLERANCE below its reference accuracy (the equal-accuracy threshold). The y-axis spans
+    from a little below the lowest mce point or threshold to the top: below that every curve has lost
+    too much to matter.
     """
     curves = {key: rows.sort_values("fraction") for key, rows in sweep.groupby("exp_key")}
     drawn = runs[runs["id"].isin(curves)]
@@ -75,6 +77,7 @@ def accuracy_vs_pruned_figure(runs: pd.DataFrame, sweep: pd.DataFrame, title: st
     for ax, width in zip(axes, widths):
         for setting, rows in drawn[drawn["width"] == width].groupby("setting", sort=False):
             _draw_sweeps(ax, rows, curves, colors[setting])
+        _draw_thresholds(ax, runs[(runs["width"] == width) & ~runs["noisy"]], colors)
         ax.set_title(f"width {width}")
         ax.set_xlabel("fraction of columns pruned (smallest norm first)")
         ax.set_xlim(-0.02, 1.02)
@@ -98,15 +101,21 @@ def _draw_sweeps(ax, rows: pd.DataFrame, curves: dict, color):
                             for c in converged], axis=1).median(axis=1)
         ax.plot(median.index, median.to_numpy(), color=color, lw=2.2,
                 label=f"{label}: median of {len(converged)} converged")
-        if not rows["noisy"].iloc[0]:
-            threshold = np.median(converged_values(rows, "test_acc_before")) - 1
-            ax.axhline(threshold, color=color, ls="--", lw=1, label=f"1 pt below {label}'s median")
     ax.scatter(rows["pruning_ratio"], rows["pruned_test_acc"], color=color, edgecolors="black", s=28, zorder=3)
 
 
+def _draw_thresholds(ax, noise_free: pd.DataFrame, colors: dict):
+    """One dashed line per baseline among `noise_free`, in its first setting's colour; none without a reference."""
+    for _, rows in noise_free.groupby("baseline", sort=False):
+        reference = baseline_reference(rows)
+        if np.isfinite(reference):
+            ax.axhline(reference - TOLERANCE, color=colors[rows["setting"].iloc[0]], ls="--", lw=1,
+                       label=f"{TOLERANCE:g} pt below {baseline_label(rows)}'s median")
+
+
 def accuracy_range(drawn: pd.DataFrame, curves: dict) -> tuple[float, float]:
-    """From 3 points below the lowest mce point or within-1-point level to 1.5 above the highest accuracy."""
-    floors = pd.concat([drawn["pruned_test_acc"], drawn["test_acc_before"] - 1]).to_numpy(dtype=float)
+    """From 3 points below the lowest mce point or within-TOLERANCE level to 1.5 above the highest accuracy."""
+    floors = pd.concat([drawn["pruned_test_acc"], drawn["test_acc_before"] - TOLERANCE]).to_numpy(dtype=float)
     top = max(float(np.nanmax(curve["test_acc"])) for curve in curves.values())
     low = float(np.nanmin(floors)) if np.isfinite(floors).any() else top - 20
     return max(low - 3, 0.0), min(top + 1.5, 101.0)
@@ -125,8 +134,8 @@ def training_stability_figure(runs: pd.DataFrame, histories: dict, title: str) -
         for i, run in enumerate(rows.itertuples()):
             history = histories[run.id]
             ax.plot(history["step"], history["train_loss"], color=seed_colors(i % 10), lw=1,
-                    label=f"seed {run.seed}: {run.status}, {_number(run.steps, '.0f')} steps, "
-                          f"max/initial {_number(run.max_train_loss_ratio, ',.1f')}")
+                    label=f"seed {run.seed}: {run.status}, {format_number(run.steps, '.0f')} steps, "
+                          f"max/initial {format_number(run.max_train_loss_ratio, ',.1f')}")
         ax.set_yscale("log")
         ax.set_title(rows["setting_label"].iloc[0])
         ax.set_xlabel("step")
@@ -134,10 +143,6 @@ def training_stability_figure(runs: pd.DataFrame, histories: dict, title: str) -
     axes[0].set_ylabel("train loss (full train set)")
     fig.suptitle(f"{title}: training stability at width {width}, every seed", fontsize="medium")
     return fig
-
-
-def _number(value, spec: str) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:{spec}}"
 
 
 # ---------------------------------------------------------------- column norms

@@ -21,10 +21,13 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import verdict
+from ..analysis.analyze import RUN_METRICS
+from ..analysis.baseline import BASELINE_KEYS, NOISE_KEYS, TOLERANCE, is_noisy
 from ..core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TrainConfig
+from ..core.data import TEST_SET_SIZE
 from ..record import storage
 from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, CONVERGED, FIGURES, HISTORY, NOT_ANALYSED, PROVENANCE,
-                            RUNS_CSV, SUMMARY, TABLES, results_csv, sweep_csv)
+                            RUNS_CSV, SUMMARY, TABLES, VERDICT_MD, results_csv, sweep_csv)
 from . import figures
 
 MCE_RATIO = verdict.MCE_RATIO
@@ -32,20 +35,12 @@ MCE_RATIO = verdict.MCE_RATIO
 DEFAULT_ANALYSIS = {"pruning_type": PRUNING_TYPES[0], "compression_error_metric": COMPRESSION_ERROR_METRICS[0]}
 
 TRAIN_FIELDS = [f.name for f in fields(TrainConfig)]
-NOISE_FIELDS = ["iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter"]
 CONFIGURATION_FIELDS = [f for f in TRAIN_FIELDS if f != "seed"]
 # A setting is a line in a figure: a configuration at every width.
 SETTING_FIELDS = [f for f in CONFIGURATION_FIELDS if f != "width"]
-# The no-noise configuration a noisy one is compared with shares these (width included), as in the
-# analysis's prunable_within_1pt_of_noiseless: the noise flags may differ, and checkpointing changes no result.
-BASELINE_FIELDS = [f for f in CONFIGURATION_FIELDS if f not in NOISE_FIELDS and f != "checkpoint_every"]
 # No noise first, then by noise type, α, σ; then the other flags, width and seed.
 SORT_FIELDS = ["iterate_noise", "iterate_noise_alpha", "iterate_noise_scale", "iterate_noise_filter"] + [
-    f for f in SETTING_FIELDS if f not in NOISE_FIELDS] + ["width", "seed"]
-
-# Number of test examples per dataset (the data may not be on this machine); tests check digits'.
-TEST_SET_SIZE = {"digits": 360, "mnist": 10000, "fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000,
-                 "ecg5000": 4500}
+    f for f in SETTING_FIELDS if f not in NOISE_KEYS] + ["width", "seed"]
 
 # Per-run metric -> (column header, format). Each is a number per run; statistics are over converged seeds.
 METRICS = {
@@ -53,20 +48,18 @@ METRICS = {
     "pruned_test_acc": (f"pruned test acc at mce {MCE_RATIO:g} (%)", ".1f"),
     "accuracy_change": (f"accuracy change at mce {MCE_RATIO:g} (points)", "+.1f"),
     "pruning_ratio": (f"pruning ratio at mce {MCE_RATIO:g}", ".3f"),
-    "prunable_within_1pt": ("fraction prunable within 1 pt of own acc", ".2f"),
-    "prunable_within_1pt_of_noiseless": ("fraction prunable within 1 pt of no noise's median", ".2f"),
+    "prunable_within_1pt": (f"fraction prunable within {TOLERANCE:g} pt of own acc", ".2f"),
+    "prunable_within_1pt_of_noiseless": (f"fraction prunable within {TOLERANCE:g} pt of no noise's median", ".2f"),
     "hill_alpha": ("Hill α̂", ".2f"),
     "block_alpha": ("block α̂", ".2f"),
     "steps": ("steps", ".0f"),
     "max_train_loss_ratio": ("max train loss / initial", ",.1f"),
 }
 STATS = ("median", "mean", "std", "min", "max")
-# Metrics the analysis CSV gives once per run (the same on each of its rows).
-RUN_METRICS = ["prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
+# RUN_METRICS: what the analysis CSV gives once per run (the same on each of its rows).
 ANALYSIS_COLUMNS = ["analysis_status", "analysis_error", *RUN_METRICS, "test_acc_before", "pruned_test_acc",
                     "pruning_ratio"]
 
-VERDICT_MD = "verdict.md"
 SUMMARY_MD, SUMMARY_CSV = "pruning_summary.md", "pruning_summary.csv"
 PER_SEED_MD, PER_SEED_CSV = "pruning_per_seed.md", "pruning_per_seed.csv"
 ACCURACY_VS_PRUNED_PNG = "accuracy_vs_pruned_fraction.png"
@@ -164,8 +157,8 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
 
     Columns: every runs.csv column; `status` (the analysis's where it has the run: `error` when
     the analysis failed; `not analysed` for a finished run it lacks), `error`; the METRICS;
-    `converged`; and the keys `configuration`, `setting`, `baseline` (the no-noise configuration
-    to compare with), `noisy` and the readable `setting_label`.
+    `converged`; and the keys `configuration`, `setting`, `baseline` (of `baseline.BASELINE_KEYS`:
+    the no-noise runs to compare with), `noisy` and the readable `setting_label`.
     """
     runs = read_runs(group_dir)
     if runs is None:
@@ -182,9 +175,9 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     runs = runs.drop(columns=["analysis_status", "analysis_error"])
     runs["accuracy_change"] = runs["pruned_test_acc"] - runs["test_acc_before"]
     runs["converged"] = runs["status"] == CONVERGED
-    runs["noisy"] = runs["iterate_noise"] != 0
+    runs["noisy"] = [is_noisy(flags) for flags in runs[["iterate_noise"]].to_dict("records")]
     for column, key_fields in (("configuration", CONFIGURATION_FIELDS), ("setting", SETTING_FIELDS),
-                               ("baseline", BASELINE_FIELDS)):
+                               ("baseline", list(BASELINE_KEYS))):
         runs[column] = _keys(runs, key_fields)
     runs = runs.sort_values(SORT_FIELDS, kind="stable").reset_index(drop=True)
     runs["setting_label"] = setting_labels(runs)
@@ -209,13 +202,13 @@ def setting_labels(runs: pd.DataFrame) -> list[str]:
     """A readable name per setting: its noise, then each other flag that varies in the group; where two
     settings would still read the same (say, no-noise runs with different unused σ), the flags that tell
     them apart are added."""
-    varying = [f for f in SETTING_FIELDS if f not in NOISE_FIELDS and runs[f].nunique(dropna=False) > 1]
+    varying = [f for f in SETTING_FIELDS if f not in NOISE_KEYS and runs[f].nunique(dropna=False) > 1]
     labels = pd.Series([", ".join([noise_label(r.iterate_noise, r.iterate_noise_alpha, r.iterate_noise_scale)]
                                   + [f"{f}={_format_value(getattr(r, f))}" for f in varying])
                         for r in runs.itertuples()], index=runs.index)
     for _, rows in runs.groupby(labels, sort=False):
         if rows["setting"].nunique() > 1:
-            telling = [f for f in NOISE_FIELDS if rows[f].nunique(dropna=False) > 1]
+            telling = [f for f in NOISE_KEYS if rows[f].nunique(dropna=False) > 1]
             labels[rows.index] = [labels[i] + "".join(f", {f}={_format_value(rows.at[i, f])}" for f in telling)
                                   for i in rows.index]
     return labels.tolist()
@@ -294,19 +287,15 @@ def per_seed_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
     shown = pd.DataFrame({"setting": runs["setting_label"], "width": runs["width"], "seed": runs["seed"],
                           "status": runs["status"]})
     for metric, (header, spec) in METRICS.items():
-        shown[header] = [_format_number(v, spec) for v in runs[metric]]
+        shown[header] = [verdict.format_number(v, spec) for v in runs[metric]]
     if runs["error"].astype(bool).any():
         shown["error"] = runs["error"].str.replace("\n", " ")
     return f"# {title}\n\n{notes}{markdown_table(shown)}"
 
 
-def _format_number(value, spec: str) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:{spec}}"
-
-
 def table_notes(runs: pd.DataFrame) -> str:
     """The paragraphs above every table: the flags shared by every row, and what one test image is worth."""
-    fixed = [f for f in SETTING_FIELDS if f not in NOISE_FIELDS and runs[f].nunique(dropna=False) == 1]
+    fixed = [f for f in SETTING_FIELDS if f not in NOISE_KEYS and runs[f].nunique(dropna=False) == 1]
     lines = ["Same in every row: " + ", ".join(f"{f} {_format_value(runs[f].iloc[0])}" for f in fixed) + "."]
     for dataset in runs["dataset"].unique():
         size = TEST_SET_SIZE.get(dataset)
@@ -325,13 +314,11 @@ def verdict_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub markdown table of `table`'s cells as they are (pandas' to_markdown needs `tabulate`)."""
-    def row(cells):
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    lines = [row(table.columns), row(["---"] * len(table.columns))]
-    lines += [row(cells) for cells in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    """A GitHub pipe table of `table`'s cells as they are: numeric-looking text is not reformatted
+    ('96.0' stays), and a '|' in a cell is escaped so that it does not split the cell."""
+    escaped = table.rename(columns=lambda c: str(c).replace("|", "\\|")).astype(str).apply(
+        lambda column: column.str.replace("|", "\\|", regex=False))
+    return escaped.to_markdown(index=False, tablefmt="pipe", disable_numparse=True) + "\n"
 
 
 # ---------------------------------------------------------------- everything
