@@ -154,3 +154,40 @@ def tiny_group(tmp_path):
         path.write_text(text)
         return path
     return write
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, htsgd_kernel):
+    """The tiny group run once from nothing by `htsgd run`; tests copy it (`fresh_copy`) before changing anything."""
+    from htsgd.pipeline.run import run_groups
+
+    root = tmp_path_factory.mktemp("built")
+    params = root / "tiny.yaml"
+    params.write_text(textwrap.dedent(TINY_GROUP))  # the same group as the `tiny_group` fixture
+    assert run_groups([params], results_dir=root / "results", command="htsgd run tiny.yaml") == 0
+    return root
+
+
+@pytest.fixture
+def fresh_copy(built, tmp_path):
+    """A copy of the built tiny group: (params file, results folder, group folder)."""
+    import shutil
+
+    shutil.copytree(built, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "tiny.yaml", tmp_path / "results", tmp_path / "results" / "tiny"
+
+
+@pytest.fixture
+def code_changed(monkeypatch):
+    """`code_changed(stage)`: the code of one stage (train, analysis, report) reads as edited since the record."""
+    from htsgd.record import digests
+
+    original = digests.python_digest
+
+    def change(stage):
+        def edited(name, root=digests.ROOT):
+            return original(name, root) + ("-edited" if name == stage else "")
+
+        monkeypatch.setattr(digests, "python_digest", edited)
+
+    return change

@@ -119,3 +119,19 @@ def test_run_reports_every_missing_dataset_before_training(tmp_path, capsys, mon
     assert code == 2 and "datasets missing, nothing was run" in err
     assert "- mnist:" in err and "- ecg5000:" in err and "- digits" not in err
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("section, flags, message", [
+    ("slurm: {cluster: cloud}\n", [], "slurm.cluster = 'cloud' is not allowed; use slurm, local, debug"),
+    ("slurm: {gpus: 1}\n", [], "slurm.gpus is not an option; allowed: cluster, partition"),
+    ("slurm: {pack: 0}\n", [], "slurm.pack = 0 is not allowed; use a whole number"),
+    ("", ["--slurm_cluster", "cloud"], "the --slurm flags: slurm.cluster = 'cloud' is not allowed"),
+])
+def test_bad_slurm_options_rejected_before_anything_is_submitted(tmp_path, capsys, section, flags, message):
+    path = tmp_path / "g.yaml"
+    path.write_text(GOOD_BASE + section)
+    results = tmp_path / "results"
+    assert main(["run", str(path), "--results_dir", str(results), "--launcher", "slurm", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("htsgd run: error: ") and message in err and "Traceback" not in err
+    assert not results.exists()

@@ -15,12 +15,12 @@ pytestmark = pytest.mark.gpu
 def test_a_run_resumed_on_cuda_ends_where_an_uninterrupted_one_does(tmp_path, interrupted):
     data = load("digits", device="cuda")
     config = make_config({"dataset": "digits", "width": 512, "lr": 0.05, "batch_size_train": 64, "eval_freq": 5,
-                          "convergence_accuracy": 100.0, "iterations": 60, "checkpoint_every": 20, "seed": 4,
+                          "convergence_accuracy": 100.0, "iterations": 60, "seed": 4,
                           "iterate_noise": 1, "iterate_noise_scale": 0.01, "iterate_noise_alpha": 1.75})
     whole = train_in_folder(config, data, tmp_path / "whole", "cuda", progress=False)
     with interrupted(45):
-        train_in_folder(config, data, tmp_path / "cut", "cuda", progress=False)
-    resumed = train_in_folder(config, data, tmp_path / "cut", "cuda", progress=False)
+        train_in_folder(config, data, tmp_path / "cut", "cuda", progress=False, checkpoint_every=20)
+    resumed = train_in_folder(config, data, tmp_path / "cut", "cuda", progress=False, checkpoint_every=20)
     assert resumed["history"] == whole["history"]
     assert all(torch.equal(p, q) for p, q in zip(whole["model"].parameters(), resumed["model"].parameters()))
 

@@ -2,22 +2,17 @@
 
 import json
 import os
-import shutil
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import papermill
 import pytest
 
-from htsgd.pipeline import claims as locks, run as driver
-from htsgd.record import group_record, names, run_folder, storage
 from htsgd.analysis.analyze import COLUMNS
 from htsgd.cli import main
 from htsgd.pipeline.run import run_groups
-from htsgd.record.digests import NOTEBOOKS
-
-from conftest import TINY_GROUP
+from htsgd.record import group_record, names, run_folder, storage
+from htsgd.record.digests import NOTEBOOKS, TRAIN, python_digest
 
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
 IDS = ["noise0_seed1", "noise0_seed2", "noise1_sigma0.01_seed1", "noise1_sigma0.01_seed2"]
@@ -30,23 +25,7 @@ def errors_in(notebook: Path) -> list:
 
 def mtimes(folder: Path) -> dict:
     """Every file of the record and its time (lock files are not the record)."""
-    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file() and locks.LOCKS not in p.parts}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, htsgd_kernel):
-    """The tiny group run once from nothing; tests copy it (`fresh_copy`) before changing anything."""
-    root = tmp_path_factory.mktemp("built")
-    params = root / "tiny.yaml"
-    params.write_text(textwrap.dedent(TINY_GROUP))  # the same group as the `tiny_group` fixture
-    assert run_groups([params], results_dir=root / "results", command="htsgd run tiny.yaml") == 0
-    return root
-
-
-@pytest.fixture
-def fresh_copy(built, tmp_path):
-    shutil.copytree(built, tmp_path, dirs_exist_ok=True)
-    return tmp_path / "tiny.yaml", tmp_path / "results", tmp_path / "results" / "tiny"
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file() and names.LOCKS not in p.parts}
 
 
 def test_source_notebooks_are_committed_clean():
@@ -70,7 +49,7 @@ def test_driver_builds_the_record(built):
     group = built / "results" / "tiny"
     runs = pd.read_csv(group / "runs.csv")
     assert list(runs["id"]) == IDS and set(runs["status"]) == {"converged"}
-    assert list(runs.columns) == driver.RUN_COLUMNS
+    assert list(runs.columns) == group_record.RUN_COLUMNS
     for run_id in runs["id"]:
         assert run_folder.is_recorded(group / run_id) and not errors_in(group / run_id / "train.ipynb")
         assert storage.read_json(group / run_id / names.PROVENANCE)["command"] == "htsgd run tiny.yaml"
@@ -88,16 +67,24 @@ def test_driver_builds_the_record(built):
 
 
 def test_provenance_of_the_group_and_its_runs(built):
+    """Per stage: which code and devices made the runs, and what last produced the analysis and the report."""
     group = built / "results" / "tiny"
-    record = storage.read_json(group / driver.PROVENANCE)
-    for key in ("htsgd_version", "git_commit", "git_dirty", "source_digest", "python", "torch", "cuda", "numpy",
-                "scipy", "device", "command", "analysis_inputs", "report_inputs"):
-        assert key in record, key
-    assert record["source_digest"] == driver.source_digest() and record["run_source_digests"] == {record["source_digest"]: 4}
-    text = (group / driver.PROVENANCE).read_text()
+    record = storage.read_json(group / names.PROVENANCE)
+    assert list(record) == ["group", "params", "runs", "analysis", "report"]
+    assert record["runs"]["code_digests"] == {python_digest(TRAIN): 4}
+    devices = {storage.read_json(group / i / names.PROVENANCE)["device"] for i in IDS}
+    assert len(devices) == 1 and record["runs"]["devices"] == {devices.pop(): 4}
+    for stage in ("analysis", "report"):
+        for key in ("htsgd_version", "git_commit", "git_dirty", "python", "torch", "cuda", "numpy", "scipy", "device",
+                    "command", "inputs"):
+            assert key in record[stage], (stage, key)
+        assert len(record[stage]["inputs"]) == 64
+    text = (group / names.PROVENANCE).read_text()
     assert str(built) not in text and os.uname().nodename not in text and str(Path.home()) not in text
-    for run_id in IDS:
-        assert storage.read_json(group / run_id / names.PROVENANCE)["source_digest"] == record["source_digest"]
+    report = json.loads((group / "report.ipynb").read_text())
+    shown = "".join(o.get("data", {}).get("text/markdown", "") if isinstance(o.get("data", {}).get("text/markdown", ""), str)
+                    else "".join(o["data"]["text/markdown"]) for c in report["cells"] for o in c.get("outputs", []))
+    assert "runs.devices" in shown and "analysis.device" in shown
 
 
 def test_a_rerun_skips_everything_even_after_files_are_touched(fresh_copy, capsys):
@@ -111,15 +98,6 @@ def test_a_rerun_skips_everything_even_after_files_are_touched(fresh_copy, capsy
     out = capsys.readouterr().out
     assert "4 already complete, 0 to run" in out and "analysis up to date" in out and "report up to date" in out
     assert mtimes(group) == before
-
-
-def test_a_changed_source_reruns_analysis_and_report(fresh_copy, capsys, monkeypatch):
-    params, results, group = fresh_copy
-    monkeypatch.setattr(driver, "source_digest", lambda: "0" * 64)
-    capsys.readouterr()
-    assert run_groups([params], results_dir=results) == 0
-    out = capsys.readouterr().out
-    assert "0 to run" in out and "tiny: analyze" in out and "tiny: report" in out
 
 
 def test_a_changed_flag_is_refused_before_any_training_then_retrained_on_request(fresh_copy, capsys):
@@ -152,25 +130,27 @@ def test_configurations_dropped_from_the_grid_are_left_out(fresh_copy, capsys):
     assert "seed2" not in tables and (group / "noise0_seed2" / names.METRICS).is_file()
 
 
-def test_a_record_without_weights_is_up_to_date_until_its_analysis_must_be_redone(fresh_copy, capsys, monkeypatch):
+def test_a_record_without_weights_is_up_to_date_until_its_analysis_must_be_redone(fresh_copy, capsys, code_changed):
     params, results, group = fresh_copy
     for weights in group.glob(f"*/{names.WEIGHTS}"):
         weights.unlink()  # as committed: the record keeps no weights
     capsys.readouterr()
     assert run_groups([params], results_dir=results) == 0
     assert "0 to run" in capsys.readouterr().out
-    monkeypatch.setattr(driver, "source_digest", lambda: "1" * 64)  # the code changed since
+    code_changed("analysis")  # the analysis code changed since: no cached analysis holds
     assert run_groups([params], results_dir=results) == 0
     out = capsys.readouterr().out
-    assert "4 run folder(s) have no model.pt and must be analysed again, so are retrained" in out and "4 to run" in out
+    assert "4 run folder(s) have no weights and their analysis must be redone: they are trained again" in out
+    assert "4 to run" in out
     assert all((group / i / names.WEIGHTS).is_file() for i in IDS)
     assert len(list((results / "tiny.superseded").glob("*/*/metrics.json"))) == 4
 
 
-def test_a_run_that_cannot_be_analysed_fails_the_run_and_has_its_row(fresh_copy, capsys, monkeypatch):
+def test_a_run_that_cannot_be_analysed_fails_the_run_and_has_its_row(fresh_copy, capsys, code_changed):
     params, results, group = fresh_copy
     (group / "noise1_sigma0.01_seed2" / names.WEIGHTS).write_bytes(b"not a torch file")
-    monkeypatch.setattr(driver, "source_digest", lambda: "2" * 64)
+    code_changed("analysis")  # the driver redoes the analysis; the kernel's own digest is unchanged, so
+    group_record.cache_path(group, "noise1_sigma0.01_seed2").unlink()  # this run must be analysed from its weights
     capsys.readouterr()
     assert run_groups([params], results_dir=results) == 1
     err = capsys.readouterr().err

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from htsgd.record import storage
+from htsgd.record.trained_run import load_tensors, save_tensors
 
 
 class _Payload:

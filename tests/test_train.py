@@ -5,11 +5,14 @@ import pytest
 import torch
 
 import htsgd.core.train as train_module
-from htsgd.record import names, run_folder, storage
-from htsgd.record.trained_run import load_tensors, save_tensors
 from htsgd.core.config import make_config
-from htsgd.record.trained_run import train_in_folder
+from htsgd.core.evaluate import evaluate
+from htsgd.core.models import build_model
 from htsgd.core.train import HISTORY_COLUMNS, epoch_order, train
+from htsgd.errors import UserError
+from htsgd.record import storage
+from htsgd.record.digests import TRAIN, python_digest
+from htsgd.record.trained_run import load_tensors, train_in_folder
 
 
 def config(**overrides):
@@ -31,11 +34,12 @@ def test_converges_and_writes_its_folder(digits, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     assert list(rows[0]) == HISTORY_COLUMNS and len(rows) == len(steps)
     saved = storage.read_json(tmp_path / "run" / "metrics.json")
-    assert set(saved) >= {"status", "steps", "wall_time", "steps_per_second", "train_acc", "test_acc", "max_train_loss_ratio"}
+    assert sorted(saved) == sorted(["status", "steps", "wall_time", "steps_per_second", *HISTORY_COLUMNS[1:],
+                                    "initial_train_loss", "max_train_loss_ratio"])
     losses = [float(row["train_loss"]) for row in rows]
-    assert saved["max_train_loss_ratio"] == pytest.approx(max(losses) / losses[0])
+    assert saved["max_train_loss_ratio"] == pytest.approx(max(losses) / saved["initial_train_loss"])
     origin = storage.read_json(tmp_path / "run" / "provenance.json")
-    assert origin["command"] == "htsgd train (test)" and len(origin["source_digest"]) == 64
+    assert origin["command"] == "htsgd train (test)" and origin["code_digest"] == python_digest(TRAIN)
     weights = load_tensors(tmp_path / "run" / "model.pt")
     assert torch.equal(weights["output.weight"], result["model"].output.weight.detach())
 
@@ -88,13 +92,14 @@ def test_epoch_order_is_a_fresh_permutation_per_epoch():
 
 
 def test_interrupted_run_resumes_to_the_same_result(digits, tmp_path, interrupted):
-    cfg = config(iterations=40, eval_freq=5, checkpoint_every=10, convergence_accuracy=100.0)
+    cfg = config(iterations=40, eval_freq=5, convergence_accuracy=100.0)
     whole = train_in_folder(cfg, digits, tmp_path / "whole", progress=False)
     with interrupted(25):
-        train_in_folder(cfg, digits, tmp_path / "cut", progress=False)
+        train_in_folder(cfg, digits, tmp_path / "cut", progress=False, checkpoint_every=10)
     assert (tmp_path / "cut" / "checkpoint.pt").is_file() and not (tmp_path / "cut" / "metrics.json").exists()
-    resumed = train_in_folder(cfg, digits, tmp_path / "cut", progress=False)
+    resumed = train_in_folder(cfg, digits, tmp_path / "cut", progress=False, checkpoint_every=10)
     assert resumed["history"] == whole["history"]
+    assert resumed["metrics"]["initial_train_loss"] == whole["metrics"]["initial_train_loss"]
     assert all(torch.equal(p, q) for p, q in zip(whole["model"].parameters(), resumed["model"].parameters()))
     assert not (tmp_path / "cut" / "checkpoint.pt").exists()
 
@@ -102,18 +107,31 @@ def test_interrupted_run_resumes_to_the_same_result(digits, tmp_path, interrupte
 def test_the_training_loop_writes_nothing_and_hands_checkpoints_to_its_caller(digits, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     states = []
-    train(config(iterations=30, checkpoint_every=10, convergence_accuracy=100.0), digits, progress=False,
-          on_checkpoint=states.append)
+    train(config(iterations=30, convergence_accuracy=100.0), digits, progress=False, on_checkpoint=states.append,
+          checkpoint_every=10)
     assert [s["step"] for s in states] == [10, 20] and not list(tmp_path.iterdir())
 
 
 def test_max_train_loss_ratio():
     history = [{"train_loss": 2.0}, {"train_loss": 30.0}, {"train_loss": 0.1}]
-    assert train_module.max_train_loss_ratio(history) == 15.0
-    assert train_module.max_train_loss_ratio(history + [{"train_loss": float("nan")}]) == float("inf")
+    assert train_module.max_train_loss_ratio(history, 3.0) == 10.0
+    assert train_module.max_train_loss_ratio(history + [{"train_loss": float("nan")}], 3.0) == float("inf")
+
+
+def test_the_initial_loss_is_the_networks_before_any_update(digits):
+    """The history's step-0 row comes after the first SGD step; the ratio's denominator must not."""
+    cfg = config(iterations=3, lr=0.5, convergence_accuracy=100.0)
+    result = train(cfg, digits, progress=False)
+    torch.manual_seed(cfg.seed)  # the same initial network as train builds
+    initial = build_model(cfg.model, digits.input_shape, digits.num_classes, cfg.width, cfg.depth)
+    expected = evaluate(initial, digits.train_x, digits.train_y)[0]
+    assert result["metrics"]["initial_train_loss"] == pytest.approx(expected, rel=1e-6)
+    assert result["metrics"]["initial_train_loss"] != pytest.approx(result["history"][0]["train_loss"], rel=1e-3)
+    losses = [row["train_loss"] for row in result["history"]]
+    assert result["metrics"]["max_train_loss_ratio"] == pytest.approx(max(losses) / expected, rel=1e-6)
 
 
 def test_a_folder_of_another_configuration_is_refused(digits, tmp_path):
     train_in_folder(config(iterations=5), digits, tmp_path, progress=False)
-    with pytest.raises(run_folder.UserError, match=r"different configuration \(lr: 0.05 -> 0.1\)"):
+    with pytest.raises(UserError, match=r"different configuration \(lr: 0.05 -> 0.1\)"):
         train_in_folder(config(iterations=5, lr=0.1), digits, tmp_path, progress=False)

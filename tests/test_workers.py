@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,21 +14,94 @@ import pytest
 from htsgd.pipeline import claims as locks, local as workers, notebook as execution
 from htsgd.record import names, run_folder
 from htsgd.cli import main
+from htsgd.errors import UserError
 from htsgd.pipeline.run import STILL_RUNNING, run_groups
 from test_resume import finish, kill_when, record, start
 
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
 
 
-def test_cpu_workers_share_the_cores():
-    envs = workers.workers_env(2, "cpu")
-    threads = str(max(1, (os.cpu_count() or 1) // 2))
-    assert envs == [{"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}] * 2
+def test_cpu_workers_share_the_cores(monkeypatch):
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(workers, "visible_gpus", lambda: [])
+    assert workers.worker_setups(2, "cpu") == [({"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}, "cpu")] * 2
+    assert workers.worker_setups(3, None) == [({"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}, None)] * 3
+    assert workers.worker_setups(16, "cpu") == [({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, "cpu")] * 16
 
 
-def test_gpu_workers_are_spread_round_robin_over_the_visible_gpus(monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
-    assert workers.workers_env(5, "cuda") == [{"CUDA_VISIBLE_DEVICES": g} for g in ("2", "5", "2", "5", "2")]
+def test_gpu_workers_see_one_gpu_each_and_call_it_cuda(monkeypatch):
+    """Each worker sees only its GPU, so the device it passes on must name it as the first one, not cuda:K."""
+    monkeypatch.setattr(workers, "visible_gpus", lambda: ["2", "5"])
+    spread = [{"CUDA_VISIBLE_DEVICES": g} for g in ("2", "5", "2", "5", "2")]
+    assert workers.worker_setups(5, "cuda") == [(env, "cuda") for env in spread]
+    assert workers.worker_setups(5, None) == [(env, None) for env in spread]  # the notebook's default: cuda
+    assert workers.worker_setups(3, "cuda:1") == [({"CUDA_VISIBLE_DEVICES": "5"}, "cuda")] * 3
+    assert workers.worker_setups(2, "cuda:0") == [({"CUDA_VISIBLE_DEVICES": "2"}, "cuda")] * 2
+    with pytest.raises(UserError, match="--device cuda:2: the visible GPUs are cuda:0 to cuda:1"):
+        workers.worker_setups(2, "cuda:2")
+    monkeypatch.setattr(workers, "visible_gpus", lambda: [])
+    with pytest.raises(UserError, match="--device cuda: no GPU visible"):
+        workers.worker_setups(2, "cuda")
+
+
+class FakeConfig:
+    """A configuration whose parameters are read in the worker: it marks that it started, then acts as told."""
+
+    def __init__(self, config_id, marks: Path, act: str):
+        self.config_id, self.marks, self.act = config_id, marks, act
+
+    def to_dict(self):
+        (self.marks / self.config_id).touch()
+        if self.act == "raise":
+            raise RuntimeError("a bug")
+        if self.act.startswith("sleep "):
+            time.sleep(float(self.act.split()[1]))
+            raise RuntimeError("slept")
+        return {}
+
+
+class FakeGroup:
+    timeout, checkpoint_every = 60, None
+
+    def __init__(self, marks: Path, **acts):
+        marks.mkdir(parents=True, exist_ok=True)
+        self.configs = {i: FakeConfig(i, marks, act) for i, act in acts.items()}
+
+
+def _notebook(path: Path, *cells: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "htsgd", "display_name": "htsgd", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(cells[0], metadata={"tags": ["parameters"]}),
+                *(nbformat.v4.new_code_cell(c) for c in cells[1:])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path.parent
+
+
+def test_workers_pinned_to_a_gpu_pass_cuda_to_their_notebooks(tmp_path, monkeypatch, capsys):
+    """--workers 2 --device cuda:1 with GPUs 4 and 7 visible: each notebook sees GPU 7 alone and gets device cuda."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,7")
+    notebooks = _notebook(tmp_path / "notebooks" / names.NOTEBOOK, "device = run_dir = None",
+                          "import json, os\nwith open(os.path.join(run_dir, 'seen.json'), 'w') as f:\n"
+                          "    json.dump([device, os.environ.get('CUDA_VISIBLE_DEVICES')], f)")
+    group_dir = tmp_path / "group"
+    workers.train_all(FakeGroup(tmp_path / "marks", a="run", b="run"), group_dir, ["a", "b"], tmp_path, "cuda:1",
+                      notebooks, "test", workers=2, fresh_kernels=True)
+    seen = {i: json.loads((group_dir / i / "seen.json").read_text()) for i in ("a", "b")}
+    assert seen == {"a": ["cuda", "7"], "b": ["cuda", "7"]}, capsys.readouterr().out
+
+
+def test_an_exception_in_a_worker_stops_the_pool_and_names_its_configuration(tmp_path):
+    """Only what already runs ends; nothing queued starts (each would take 30 s), and the error says where it was."""
+    marks = tmp_path / "started"
+    group = FakeGroup(marks, boom="raise", slow1="sleep 1", slow2="sleep 30", slow3="sleep 30", slow4="sleep 30")
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="a bug") as raised:
+        workers.train_all(group, tmp_path / "group", list(group.configs), tmp_path, "cpu", tmp_path, "test", workers=2)
+    assert time.monotonic() - started < 30
+    assert "(raised while training boom)" in raised.value.__notes__
+    assert {p.name for p in marks.iterdir()} == {"boom", "slow1"}
 
 
 def test_two_workers_give_the_record_of_one(tmp_path, tiny_group, capsys, monkeypatch):

@@ -40,12 +40,14 @@ def epoch_order(epoch: int, num_examples: int, seed: int, device) -> torch.Tenso
 
 
 def train(config: TrainConfig, data: Data, device=None, progress: bool = True, resume: dict | None = None,
-          on_checkpoint=None, checkpoint_every: int = 0) -> dict:
+          on_checkpoint=None, checkpoint_every: int = 0, on_evaluation=None) -> dict:
     """Train one configuration and return its metrics, history and model; write nothing.
 
     `resume` is a state that `on_checkpoint(state)` was given earlier (every `checkpoint_every`
     steps): training goes on from it exactly as if it had never stopped. The train loss of the
     initial network, before any update, is what `max_train_loss_ratio` divides by.
+    `on_evaluation(row)` is called with each history row right after it is recorded; when it returns
+    True, training stops there with status "stopped" (a live view's stop button).
     """
     device = torch.device(device or data.train_x.device)
     torch.manual_seed(config.seed)
@@ -77,6 +79,8 @@ def train(config: TrainConfig, data: Data, device=None, progress: bool = True, r
 
         if step % config.eval_freq == 0:
             history.append(_record(step, model, data))
+            if on_evaluation is not None and on_evaluation(history[-1]):
+                status = "stopped"
         step += 1
         last = history[-1]
         if step % CHECK_EVERY == 0 or step >= config.iterations or last["step"] == step - 1:
@@ -106,6 +110,8 @@ def train(config: TrainConfig, data: Data, device=None, progress: bool = True, r
     wall_time = time.perf_counter() - started
     if history[-1]["step"] != step - 1:
         history.append(_record(step - 1, model, data))
+        if on_evaluation is not None:
+            on_evaluation(history[-1])
     final = history[-1]
     metrics = {"status": status, "steps": step, "wall_time": wall_time, "steps_per_second": step / wall_time,
                **{k: final[k] for k in HISTORY_COLUMNS[1:]}, "initial_train_loss": initial_loss,

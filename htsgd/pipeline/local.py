@@ -6,7 +6,9 @@ Each worker keeps one warm kernel for its notebooks (`execution.ReusedKernel`). 
 N processes take configurations as they free up;
 on GPUs the workers are spread over the visible devices (`CUDA_VISIBLE_DEVICES`, several
 workers may share one), on the CPU each gets its share of the cores (`OMP_NUM_THREADS`, which
-sets torch's threads). Only the process that started them writes `runs.csv`.
+sets torch's threads). Only the process that started them writes `runs.csv`. An exception in a
+worker (a bug: a failed notebook is an outcome) stops the pool: nothing new starts, the running
+configurations end, and the error is raised naming its configuration.
 """
 
 import atexit
@@ -17,6 +19,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from ..errors import UserError
 from ..record import run_folder
 from ..record.names import FAILED, FAILED_NOTEBOOK, FAILURES, METRICS, NOTEBOOK
 from ..record.public_paths import relative
@@ -25,6 +28,7 @@ from .notebook import FreshKernel, ReusedKernel, execute
 
 ELSEWHERE = "running elsewhere"
 _kernels = {}  # group folder -> ReusedKernel, one per process
+_device = None  # in a worker: the device its notebooks get (`_start_worker`)
 
 
 def train_one(group, config_id: str, group_dir: Path, data_dir: Path, device, notebooks: Path, command: str,
@@ -103,27 +107,62 @@ def train_all(group, group_dir: Path, ids: list, data_dir: Path, device, noteboo
         finally:
             _close_kernels()
         return outcomes
-    slots = multiprocessing.get_context("spawn").Queue()
+    setups, slots = worker_setups(workers, device), multiprocessing.get_context("spawn").Queue()
     for slot in range(workers):
         slots.put(slot)
+    todo, running, failure = iter(ids), {}, None
+
+    def start_next():  # one configuration per free worker, none queued: after a failure nothing new starts
+        config_id = next(todo, None)
+        if config_id is not None:
+            running[pool.submit(_train_here, group, config_id, group_dir, data_dir, notebooks, command,
+                                fresh_kernels)] = config_id
+
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                             initargs=(slots, workers_env(workers, device))) as pool:
-        pending = {pool.submit(train_one, group, i, group_dir, data_dir, device, notebooks, command, fresh_kernels)
-                   for i in ids}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                             initargs=(slots, setups)) as pool:
+        for _ in range(workers):
+            start_next()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                report(future.result(), min(workers, len(pending)))
+                config_id = running.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as error:  # a bug, not a failed notebook (that is an outcome): stop
+                    error.add_note(f"(raised while training {config_id})")
+                    failure = failure or error
+                    print(f"{config_id}: raised {type(error).__name__}: {error}; nothing new starts, "
+                          f"{len(running)} still running", flush=True)
+                    continue
+                if failure is None:
+                    start_next()
+                report(outcome, len(running))
+    if failure is not None:
+        raise failure
     return outcomes
 
 
-def workers_env(workers: int, device) -> list[dict]:
-    """The environment of each worker: its GPU (round robin over the visible ones) or its share of the CPU cores."""
-    gpus = visible_gpus() if device in (None, "cuda") or str(device).startswith("cuda") else []
+def worker_setups(workers: int, device) -> list[tuple[dict, object]]:
+    """Each worker's environment and the device its notebooks get.
+
+    A worker sees only its own GPU (`CUDA_VISIBLE_DEVICES`), which it then calls `cuda`: `cuda` or the
+    default spreads the workers round robin over this process's visible GPUs, `cuda:K` pins them all to
+    the K-th of them. On the CPU each worker gets its share of the cores and the device as given.
+    """
+    name = str(device)
+    gpus = visible_gpus() if device is None or name == "cuda" or name.startswith("cuda:") else []
+    if name.startswith("cuda:"):
+        index = name.removeprefix("cuda:")
+        if not index.isdigit() or int(index) >= len(gpus):
+            raise UserError(f"--device {device}: the visible GPUs are cuda:0 to cuda:{len(gpus) - 1}" if gpus
+                            else f"--device {device}: no GPU visible")
+        return [({"CUDA_VISIBLE_DEVICES": gpus[int(index)]}, "cuda")] * workers
     if gpus:
-        return [{"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} for slot in range(workers)]
+        return [({"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]}, device) for slot in range(workers)]
+    if name == "cuda":
+        raise UserError("--device cuda: no GPU visible")
     threads = str(max(1, (os.cpu_count() or 1) // workers))
-    return [{"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}] * workers
+    return [({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}, device)] * workers
 
 
 def visible_gpus() -> list[str]:
@@ -136,10 +175,17 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def _start_worker(slots, environments):
-    """Runs once in each worker process, before any kernel starts: take a slot and its environment."""
-    os.environ.update(environments[slots.get()])
+def _start_worker(slots, setups):
+    """Runs once in each worker process, before any kernel starts: take a slot, its environment and device."""
+    global _device
+    environment, _device = setups[slots.get()]
+    os.environ.update(environment)
     own_runtime_dir()
+
+
+def _train_here(group, config_id, group_dir, data_dir, notebooks, command, fresh_kernels) -> dict:
+    """`train_one` in a worker, on the device its slot was given."""
+    return train_one(group, config_id, group_dir, data_dir, _device, notebooks, command, fresh_kernels)
 
 
 def own_runtime_dir():

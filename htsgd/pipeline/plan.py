@@ -65,8 +65,7 @@ def make_plan(group: Group, group_dir) -> Plan:
                 plan.stale[config_id] = run_folder.differences(saved, config.to_dict())
                 continue
             if run_folder.is_recorded(run_dir):
-                run_folder.read_metrics(run_dir)
-                run_folder.read_history(run_dir)
+                run_folder.check_outcome(run_dir)
                 if run_code(run_dir) != train_code:
                     plan.outdated.append(config_id)
                 else:

@@ -66,7 +66,7 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
         _refuse_stale(plans, retrain_stale)
         failed, damaged, job_failed, elsewhere = [], [], [], 0
         for plan in plans:
-            plan = _set_aside(plan, retrain_stale, retrain_damaged)
+            plan = _set_aside(collect(plan), retrain_stale, retrain_damaged)
             started = time.monotonic()
             retrain = list(plan.job_failed) if launcher is not None else []
             todo = [i for i in plan.group.configs if i in plan.to_train or i in retrain]
@@ -150,10 +150,6 @@ def _set_aside(plan: Plan, retrain_stale: bool, retrain_damaged: bool) -> Plan:
         if ids:
             supersede(plan.group_dir, ids, f"{why}: they are trained again")
             moved = True
-    for config_id, why in plan.damaged.items():
-        if not retrain_damaged:
-            print(f"error: {plan.group.name}/{config_id}: {why}. Move the folder aside, or pass --retrain_damaged "
-                  "to move it to <results>/<group>.superseded/ and train it again.", file=sys.stderr, flush=True)
     if plan.orphans:
         print(f"warning: {plan.group.name}: {len(plan.orphans)} run folder(s) are not in the grid of "
               f"{relative(plan.group.path)} and are left out of runs.csv, analysis, tables and figures: "
@@ -186,17 +182,21 @@ def _say_plan(plan: Plan, todo: list, workers: int, launcher):
 
 
 def collect(plan: Plan) -> Plan:
-    """Fold what jobs left into the record: a finished job's claim is dropped, a job that ended without a result
-    becomes that configuration's failure (with the job and its log); then runs.csv is rebuilt."""
+    """Fold what ended jobs left into the record, as it is now (a launcher may just have trained): a recorded
+    run's claim is dropped; a job that ended without a result becomes that configuration's failure, with the job
+    and its log, unless the job recorded its own (a failed notebook); then runs.csv is rebuilt."""
     group_dir = plan.group_dir
+    plan = make_plan(plan.group, group_dir)
     for config_id in plan.recorded:
         claims.unmark_queued(group_dir, config_id)
     for config_id, job in plan.job_failed.items():
         if "ended" in job:
-            run_folder.record_failure(group_dir / config_id, {
-                "status": FAILED, "job": job,
-                "error": f"{job['executor']} job {job['job_id']} ended ({job['ended']}) without a result; "
-                         f"its log: {job['log']}"})
+            own = run_folder.read_failure(group_dir / config_id) or {}
+            if own.get("job", {}).get("job_id") != job["job_id"]:
+                run_folder.record_failure(group_dir / config_id, {
+                    "status": FAILED, "job": job,
+                    "error": f"{job['executor']} job {job['job_id']} ended ({job['ended']}) without a result; "
+                             f"its log: {job['log']}"})
             claims.unmark_queued(group_dir, config_id)
     plan = make_plan(plan.group, group_dir)
     if not plan.damaged:
@@ -272,8 +272,8 @@ def _exit_status(failed, damaged, job_failed, elsewhere) -> int:
         for notebook, error in failed:
             print(f"  {notebook}: {error}", file=sys.stderr)
     if damaged:
-        print(f"\n{len(damaged)} run(s) have a damaged record file (move them aside, or pass --retrain_damaged):",
-              file=sys.stderr)
+        print(f"\n{len(damaged)} run(s) have a damaged record file; move each run's folder aside, or pass "
+              "--retrain_damaged to move it to <results>/<group>.superseded/ and train it again:", file=sys.stderr)
         for name, why in damaged:
             print(f"  {name}: {why}", file=sys.stderr)
     if job_failed:

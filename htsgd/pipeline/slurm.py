@@ -8,6 +8,8 @@ interrupted run from its checkpoint. Submitting returns at once: each configurat
 names its job, the executor and the job's log, `htsgd status` follows the jobs, and `htsgd run`
 collects them once they have ended. Slurm is asked for explicitly: without it the launcher refuses,
 and `slurm: {cluster: local}` (or `debug`) is the deliberate way to run this path on one machine.
+A training failure inside a job is recorded with its job, so that it is collected, never retrained
+by a plain `htsgd run`.
 """
 
 import shutil
@@ -16,7 +18,8 @@ from pathlib import Path
 import submitit
 
 from ..errors import UserError
-from ..record.names import SLURM_LOGS
+from ..record import run_folder
+from ..record.names import FAILURES, SLURM_LOGS
 from ..record.public_paths import relative
 from . import claims
 from .local import describe, own_runtime_dir, train_one
@@ -42,11 +45,15 @@ class Pack(submitit.helpers.Checkpointable):
 
     def __call__(self, group, group_dir, ids, data_dir, device, notebooks, command) -> list[dict]:
         own_runtime_dir()
-        job = submitit.JobEnvironment()
-        command = f"{command} [{job.cluster} job {job.job_id}]"
+        env, group_dir = submitit.JobEnvironment(), Path(group_dir)
+        command = f"{command} [{env.cluster} job {env.job_id}]"  # the runs' provenance names the job
         outcomes = []
         for config_id in ids:
-            outcome = train_one(group, config_id, Path(group_dir), Path(data_dir), device, Path(notebooks), command)
+            outcome = train_one(group, config_id, group_dir, Path(data_dir), device, Path(notebooks), command)
+            if outcome["status"] in FAILURES and env.cluster != "debug":  # debug ran here, as a local run would
+                run_folder.record_failure(group_dir / config_id, {
+                    "status": outcome["status"], "error": outcome["error"],
+                    "job": {"job_id": env.job_id, "executor": env.cluster, "log": relative(env.paths.stderr, group_dir)}})
             print(f"{config_id}: {describe(outcome)}", flush=True)
             outcomes.append(outcome)
         return outcomes
@@ -78,7 +85,7 @@ def submit(group, group_dir: Path, ids: list, data_dir: Path, device, command: s
             claims.mark_queued(group_dir, config_id, {
                 "job_id": job.job_id, "executor": cluster, "log": relative(job.paths.stderr, group_dir),
                 "result": relative(job.paths.result_pickle, group_dir)})
-    print(f"{group.name}: {len(ids)} configuration(s) submitted to {cluster} as {n} task(s) "
-          f"({', '.join(sorted({j.job_id.split('_')[0] for j in jobs}))}); logs in {relative(group_dir / SLURM_LOGS)}",
+    print(f"{group.name}: {len(ids)} configuration(s) submitted as {n} task(s) to {cluster} "
+          f"(job {', '.join(sorted({j.job_id.split('_')[0] for j in jobs}))}); logs in {relative(group_dir / SLURM_LOGS)}",
           flush=True)
     return ids

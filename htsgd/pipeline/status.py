@@ -4,10 +4,11 @@ It only reads: it takes no lock (a live one is tested, never taken), asks Slurm 
 and imports neither torch, nor a Jupyter client, nor submitit.
 """
 
+import sys
 from pathlib import Path
 
-from ..record import run_folder
-from ..record.names import CHECKPOINT, PENDING
+from ..record import lock, run_folder
+from ..record.names import CHECKPOINT, FAILED, PENDING
 from .params import load_group
 from .plan import make_plan
 
@@ -24,9 +25,13 @@ def status_group(path, results_dir="results") -> int:
         print(f"{config_id:50s} {state}{f' ({detail})' if detail else ''}")
     for orphan in plan.orphans:
         print(f"{orphan:50s} not in the grid: left out of runs.csv, analysis, tables and figures")
-    freshness = ("analysis and report up to date" if plan.analysis_fresh and plan.report_fresh else
+    freshness = ("analysis up to date, report up to date" if plan.analysis_fresh and plan.report_fresh else
                  "analysis up to date, report to be redone" if plan.analysis_fresh else "analysis to be (re)done")
     print(f"{group.name}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) + f"; {freshness}")
+    if lock.LOCK_FILE.is_file() and (wrong := lock.mismatches()):  # new runs would not be the records' environment
+        print(f"warning: this environment does not match {lock.LOCK_FILE.name}: {lock.describe(wrong)}; "
+              "`make setup` installs the locked ones (`rm .venv/.installed-*` first if it has nothing to do)",
+              file=sys.stderr)
     return 1 if plan.damaged or plan.job_failed else 0
 
 
@@ -44,10 +49,13 @@ def _state(plan, config_id: str) -> tuple[str, str]:
         return "running", plan.running[config_id]
     if config_id in plan.queued:
         job = plan.queued[config_id]
-        return "queued", f"{job['executor']} job {job['job_id']}, log {job['log']}"
-    if config_id in plan.job_failed:
-        job = plan.job_failed[config_id]
-        return "failed", job.get("error") or f"job {job['job_id']} ended ({job['ended']}) without a result; log {job['log']}"
+        return "queued", f"job {job['job_id']} ({job['executor']}), log {job['log']}"
+    if config_id in plan.job_failed:  # a failure a job recorded or left (collected), or a marker whose job ended
+        failure = plan.job_failed[config_id]
+        job = failure.get("job", failure)
+        error = failure.get("error") or (f"{job['executor']} job {job['job_id']} ended ({failure['ended']}) "
+                                         "without a result")
+        return failure.get("status", FAILED), error if job["log"] in error else f"{error}; log {job['log']}"
     failure = run_folder.read_failure(run_dir)
     if failure is not None:
         return failure["status"], failure["error"]

@@ -50,7 +50,11 @@ def write_runs_csv(configs: dict, group_dir: Path) -> Path:
 
 def read_provenance(group_dir) -> dict:
     path = Path(group_dir) / PROVENANCE
-    return storage.read_json(path) if path.is_file() else {}
+    try:
+        return storage.read_json(path) if path.is_file() else {}
+    except storage.DamagedFile as err:
+        raise storage.DamagedFile(path, err.reason, "Move it aside: `htsgd run` then redoes the group's analysis "
+                                  "and report (the runs keep their own provenance)") from None
 
 
 def stage_inputs(group_dir, stage: str) -> str | None:

@@ -14,6 +14,7 @@ RUN_FILES = (CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT, PROVENANCE, FAILURE,
 # A group's folder (see `group_record`); the group's provenance has the run's file name.
 RUNS_CSV = "runs.csv"
 SUMMARY, TABLES, FIGURES = "summary", "tables", "figures"
+VERDICT_MD = "verdict.md"  # in tables/: the group's verdict, its first bold sentence the finding
 COLUMN_NORMS_CSV = "column_norms.csv.gz"  # in summary/
 LOCKS = ".locks"  # claims on the group and its runs, out of the record
 SLURM_LOGS = "logs/slurm"

@@ -34,8 +34,14 @@ def is_run_folder(path) -> bool:
 
 
 def read_config(run_dir) -> dict | None:
+    """The run's training flags. Runs made before htsgd 0.2 also recorded `checkpoint_every`, an execution
+    setting that changes no result: it is left out, so it never makes such a run look trained with other flags."""
     path = Path(run_dir) / CONFIG
-    return storage.read_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    config = storage.read_json(path)
+    config.pop("checkpoint_every", None)
+    return config
 
 
 def read_metrics(run_dir) -> dict:
@@ -45,6 +51,15 @@ def read_metrics(run_dir) -> dict:
     if missing:
         raise storage.DamagedFile(path, f"missing {', '.join(missing)}")
     return metrics
+
+
+def check_outcome(run_dir):
+    """Raise DamagedFile unless metrics.json and history.csv read, and agree on where training stopped."""
+    steps = read_metrics(run_dir)["steps"]
+    last = read_history(run_dir)[-1]["step"]
+    if last != steps - 1:
+        raise storage.DamagedFile(Path(run_dir) / HISTORY, f"it ends at step {last}, but {METRICS} says the run "
+                                  f"took {steps} steps")
 
 
 def read_failure(run_dir) -> dict | None:

@@ -16,10 +16,10 @@ from ..errors import UserError
 class DamagedFile(UserError):
     """A record file exists but cannot be read: htsgd never writes one like that, so it was changed from outside."""
 
-    def __init__(self, path, reason: str):
-        self.path = Path(path)
+    def __init__(self, path, reason: str, todo: str = ""):
+        self.path, self.reason = Path(path), reason
         super().__init__(f"{path} is damaged ({reason}); htsgd writes its files whole, so it was cut short or "
-                         "edited outside htsgd")
+                         f"edited outside htsgd{'. ' + todo if todo else ''}")
 
 
 def atomic_write(path, write) -> Path:

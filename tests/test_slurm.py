@@ -1,0 +1,298 @@
+"""The Slurm launcher: asked for explicitly, its jobs followed (sacct once per array, local jobs by pid), and a
+job that ended without a result collected as a failure with its log, never retrained unasked."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from htsgd.cli import main
+from htsgd.pipeline import claims, jobs, local
+from htsgd.pipeline.params import load_group
+from htsgd.pipeline.plan import make_plan
+from htsgd.pipeline.run import STILL_RUNNING, collect, run_groups
+from htsgd.pipeline.status import status_group
+from htsgd.record import names, run_folder, storage
+from htsgd.record.digests import NOTEBOOKS
+
+ONE_CONFIG = ("  - iterate_noise: [1]\n    iterate_noise_scale: [0.01]\n", "")  # leaves noise0_seed1 alone
+SEED_ONE = ("seeds: [1, 2]", "seeds: [1]")
+HEAVY = {"torch", "submitit", "jupyter_client", "nbclient", "papermill"}
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended and been reaped."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def local_marker(pid) -> dict:
+    return {"job_id": str(pid), "executor": "local", "log": f"logs/slurm/{pid}/{pid}_0_log.err",
+            "result": f"logs/slurm/{pid}/{pid}_0_result.pkl"}
+
+
+def fake_sacct(tmp_path, monkeypatch, output: str, code: int = 0):
+    """An executable `sacct` first on PATH: logs its arguments to the returned file, prints `output`."""
+    folder, log = tmp_path / "bin", tmp_path / "sacct.log"
+    folder.mkdir(exist_ok=True)
+    script = folder / "sacct"
+    script.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\ncat <<'EOF'\n{textwrap.dedent(output).strip()}\nEOF\nexit {code}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def wait_for(path, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------- fault 1: Slurm asked for explicitly
+
+@pytest.mark.parametrize("present, missing", [([], "sbatch and sacct"), (["sbatch"], "sacct")])
+def test_slurm_launcher_without_slurm_is_refused(tmp_path, tiny_group, capsys, monkeypatch, present, missing):
+    """Before: submitit's AutoExecutor, given no cluster, fell back to local jobs that the markers called Slurm."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for command in present:
+        (folder / command).write_text("#!/bin/sh\nexit 1\n")
+        (folder / command).chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+    results = tmp_path / "results"
+    assert main(["run", str(tiny_group()), "--results_dir", str(results), "--launcher", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert f"Slurm's {missing} not found on PATH, so nothing was submitted" in err and "cluster: local" in err
+    assert not results.exists()  # nothing submitted, no marker, no log folder
+
+
+@pytest.mark.usefixtures("htsgd_kernel")
+def test_a_local_cluster_job_names_its_executor_and_keeps_its_claim_until_collected(tmp_path, tiny_group, capsys):
+    """`slurm: {cluster: local}` runs the Slurm path here on purpose. Each marker names the executor and the job's
+    log, the runs' provenance names the job, and the markers stay while the job trains (before: removed when
+    training started, so a requeued task was neither locked nor queued) until `collect` sees the runs recorded."""
+    params = tiny_group(seeds=SEED_ONE, slurm=("seeds: [1]", "seeds: [1]\nslurm: {cluster: local, pack: 2}"))
+    results, group = tmp_path / "results", tmp_path / "results" / "tiny"
+    assert main(["run", str(params), "--results_dir", str(results), "--launcher", "slurm"]) == STILL_RUNNING
+    assert "2 configuration(s) submitted as 1 task(s) to local" in capsys.readouterr().out
+    ids = ["noise0_seed1", "noise1_sigma0.01_seed1"]
+    markers = [claims.read_queued(group, i) for i in ids]
+    assert markers[0] == markers[1] and markers[0]["executor"] == "local"
+    job_id = markers[0]["job_id"]
+    assert markers[0]["log"] == f"logs/slurm/{job_id}/{job_id}_0_log.err"
+    wait_for(group / markers[0]["result"])  # the job has trained both and returned
+    assert [claims.read_queued(group, i) for i in ids] == markers  # not collected yet: still claimed
+    for config_id in ids:
+        command = storage.read_json(group / config_id / names.PROVENANCE)["command"]
+        assert command.endswith(f"[local job {job_id}]"), command
+    plan = collect(make_plan(load_group(params), group))
+    assert plan.recorded == ids and not plan.queued
+    assert [claims.read_queued(group, i) for i in ids] == [None, None]
+
+
+@pytest.mark.usefixtures("htsgd_kernel")
+def test_a_job_that_died_without_a_result_is_failed_with_its_log_and_not_retrained(tmp_path, tiny_group, capsys):
+    """Before: a job that ended without a result was forgotten (local) or stayed queued forever (sacct could not
+    find it), and a plain `htsgd run` trained the configuration here."""
+    params = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG)
+    results, group = tmp_path / "results", tmp_path / "results" / "tiny"
+    pid = dead_pid()
+    job = local_marker(pid)
+    claims.mark_queued(group, "noise0_seed1", job)
+    status = ["status", str(params), "--results_dir", str(results)]
+    assert main(status) == 1
+    assert f"failed (local job {pid} ended (ENDED) without a result; log {job['log']})" in capsys.readouterr().out
+
+    assert main(["run", str(params), "--results_dir", str(results)]) == 1
+    out, err = capsys.readouterr()
+    assert "1 left without a result by their job" in out
+    assert f"tiny/noise0_seed1: local job {pid} ended (ENDED) without a result; its log: {job['log']}" in err
+    assert not (group / "noise0_seed1" / names.NOTEBOOK).exists() and claims.read_queued(group, "noise0_seed1") is None
+    assert run_folder.read_failure(group / "noise0_seed1")["job"]["job_id"] == str(pid)
+    assert main(status) == 1
+    assert f"failed (local job {pid} ended (ENDED) without a result; its log: {job['log']})" in capsys.readouterr().out
+    assert main(["run", str(params), "--results_dir", str(results)]) == 1  # still not retrained unasked
+    assert not (group / "noise0_seed1" / names.NOTEBOOK).exists()
+
+    assert main(["run", str(params), "--results_dir", str(results), "--launcher", "local"]) == 0
+    assert run_folder.is_recorded(group / "noise0_seed1") and run_folder.read_failure(group / "noise0_seed1") is None
+
+
+@pytest.mark.usefixtures("htsgd_kernel")
+def test_a_training_failure_in_a_job_keeps_its_error_and_names_the_job(tmp_path, tiny_group, capsys):
+    """A job that returned a failed notebook ended with a result: its error is kept (not replaced by 'ended
+    without a result'), the job and its log are added, and a plain `htsgd run` does not retrain it here."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    train = json.loads((NOTEBOOKS / names.NOTEBOOK).read_text())
+    train["cells"] = [c for c in train["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    train["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                           "source": "raise RuntimeError('broken on purpose')"})
+    (notebooks / names.NOTEBOOK).write_text(json.dumps(train))
+    params = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG)
+    results, group = tmp_path / "results", tmp_path / "results" / "tiny"
+    assert run_groups([params], results, notebooks=notebooks, launcher="slurm",
+                      slurm_options={"cluster": "local"}) == STILL_RUNNING
+    job = claims.read_queued(group, "noise0_seed1")
+    wait_for(group / job["result"])
+    while jobs.ended(group, {"it": job})["it"] is None:  # the job's process exits just after writing its result
+        time.sleep(0.2)
+    capsys.readouterr()
+    assert run_groups([params], results, notebooks=notebooks) == 1
+    err = capsys.readouterr().err
+    failure = run_folder.read_failure(group / "noise0_seed1")
+    assert "broken on purpose" in failure["error"] and "broken on purpose" in err
+    assert failure["job"] == {"job_id": job["job_id"], "executor": "local", "log": job["log"]}
+    assert claims.read_queued(group, "noise0_seed1") is None
+    assert status_group(params, results) == 1
+    assert f"; log {job['log']})" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- fault 3: markers read safely, sacct once per array
+
+def test_a_marker_removed_between_listing_and_reading_reads_as_none(tmp_path, tiny_group, monkeypatch, capsys):
+    """Before: `is_queued` tested the marker's existence, then read it, and crashed when it went in between."""
+    group = tmp_path / "results" / "tiny"
+    claims.mark_queued(group, "noise0_seed1", local_marker(os.getpid()))
+    real = storage.read_json
+
+    def removed_first(path, kind=dict):
+        if str(path).endswith(".queued"):
+            os.unlink(path)  # the job's collector got there first
+        return real(path, kind)
+
+    monkeypatch.setattr(storage, "read_json", removed_first)
+    assert claims.read_queued(group, "noise0_seed1") is None
+    claims.mark_queued(group, "noise0_seed1", local_marker(os.getpid()))
+    assert status_group(tiny_group(), tmp_path / "results") == 0
+    assert "noise0_seed1" in capsys.readouterr().out and claims.read_queued(group, "noise0_seed1") is None
+
+
+def test_training_leaves_the_marker_of_its_job(tmp_path, tiny_group, monkeypatch):
+    """Before: `train_one` removed the queued marker when training started, so a task requeued after that was
+    neither locked nor queued, and another driver could train the configuration too."""
+    group_dir = tmp_path / "results" / "tiny"
+    claims.mark_queued(group_dir, "noise0_seed1", local_marker(os.getpid()))
+    seen = []
+
+    class NoKernel:
+        def __init__(self, cwd):
+            pass
+
+        def take(self):
+            return None
+
+        def release(self, km, healthy=True):
+            pass
+
+        def close(self):
+            pass
+
+    def execute(notebook, output, parameters, timeout, km=None):
+        seen.append(claims.read_queued(group_dir, "noise0_seed1"))
+        return {"status": names.FAILED, "error": "stopped by the test"}
+
+    monkeypatch.setattr(local, "_kernels", {})
+    monkeypatch.setattr(local, "ReusedKernel", NoKernel)
+    monkeypatch.setattr(local, "execute", execute)
+    group = load_group(tiny_group())
+    outcome = local.train_one(group, "noise0_seed1", group_dir, tmp_path / "data", "cpu", tmp_path, "test")
+    assert outcome["status"] == names.FAILED and seen == [local_marker(os.getpid())]
+    assert claims.read_queued(group_dir, "noise0_seed1") == local_marker(os.getpid())
+    plan = make_plan(group, group_dir)  # the job lives (it is this process): still queued, not to train
+    assert "noise0_seed1" in plan.queued and "noise0_seed1" not in plan.to_train
+
+
+SACCT_ARRAY = """
+    123_0|RUNNING
+    123_1|COMPLETED
+    123_2|CANCELLED by 1000
+    123_[3-4%2]|PENDING
+"""
+
+
+def test_status_asks_sacct_once_per_job_array(tmp_path, tiny_group, monkeypatch, capsys):
+    """Before: status asked sacct (through submitit) twice per configuration."""
+    log = fake_sacct(tmp_path, monkeypatch, SACCT_ARRAY)
+    params = tiny_group()
+    group_dir = tmp_path / "results" / "tiny"
+    ids = list(load_group(params).configs)
+    for task, config_id in enumerate(ids):
+        claims.mark_queued(group_dir, config_id, {
+            "job_id": f"123_{task}", "executor": "slurm", "log": f"logs/slurm/123_{task}/123_{task}_0_log.err",
+            "result": f"logs/slurm/123_{task}/123_{task}_0_result.pkl"})
+    assert status_group(params, tmp_path / "results") == 1
+    out = capsys.readouterr().out
+    assert log.read_text().splitlines() == ["-j 123 --array -n -P -X -o JobID,State"]
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "queued (job 123_0 (slurm), log logs/slurm/123_0/123_0_0_log.err)" in lines[ids[0]]
+    assert ("failed (slurm job 123_1 ended (COMPLETED) without a result; log logs/slurm/123_1/123_1_0_log.err)"
+            in lines[ids[1]])
+    assert "failed (slurm job 123_2 ended (CANCELLED) without a result" in lines[ids[2]]
+    assert "queued (job 123_3 (slurm)" in lines[ids[3]]
+    assert "tiny: 2 failed, 2 queued;" in out
+
+
+def test_slurm_states_reads_sacct_as_it_prints(tmp_path, monkeypatch):
+    log = fake_sacct(tmp_path, monkeypatch, SACCT_ARRAY + "    123_[6,8-9]|PENDING\n    123_5|OUT_OF_MEMORY+\n")
+    states = jobs.slurm_states("123")
+    assert states == {"123_0": "RUNNING", "123_1": "COMPLETED", "123_2": "CANCELLED", "123_3": "PENDING",
+                      "123_4": "PENDING", "123_5": "OUT_OF_MEMORY", "123_6": "PENDING", "123_8": "PENDING",
+                      "123_9": "PENDING"}
+    markers = {i: {"job_id": f"123_{i}", "executor": "slurm"} for i in (0, 1, 2, 3, 5, 7)}
+    assert jobs.ended(tmp_path, markers) == {0: None, 1: "COMPLETED", 2: "CANCELLED", 3: None, 5: "OUT_OF_MEMORY",
+                                             7: None}  # 7: not listed by sacct (yet), so not ended
+    assert len(log.read_text().splitlines()) == 2  # one call each time, for the one array
+
+
+def test_sacct_failing_or_missing_is_a_clear_error(tmp_path, monkeypatch):
+    from htsgd.errors import UserError
+
+    fake_sacct(tmp_path, monkeypatch, "sacct: error: Problem talking to the database", code=1)
+    with pytest.raises(UserError, match="sacct -j 123 failed: sacct: error: Problem talking to the database"):
+        jobs.slurm_states("123")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(UserError, match="`sacct` is not on this machine's PATH"):
+        jobs.slurm_states("123")
+
+
+def test_local_jobs_are_followed_by_their_process(tmp_path):
+    """A local job's process that has ended is seen as ended even before its parent reaps it (a zombie)."""
+    live = local_marker(os.getpid())
+    assert jobs.ended(tmp_path, {"live": live, "dead": local_marker(dead_pid())}) == {"live": None, "dead": "ENDED"}
+    zombie = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while jobs.ended(tmp_path, {"z": local_marker(zombie.pid)})["z"] is None:
+            assert time.monotonic() < deadline, "an ended, unreaped process reads as alive"
+            time.sleep(0.05)
+    finally:
+        zombie.wait()
+
+
+# ---------------------------------------------------------------- status and help stay light
+
+def imported(args, cwd) -> set:
+    """The top-level modules `htsgd <args>` imports, read from `python -X importtime`."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "htsgd.cli", *args], capture_output=True,
+                          text=True, cwd=cwd)
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    return {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_help_and_status_import_no_torch_submitit_or_jupyter(tmp_path, tiny_group, monkeypatch):
+    fake_sacct(tmp_path, monkeypatch, SACCT_ARRAY)
+    params = tiny_group()
+    group_dir = tmp_path / "results" / "tiny"
+    claims.mark_queued(group_dir, "noise0_seed1", {"job_id": "123_1", "executor": "slurm", "log": "x", "result": "y"})
+    claims.mark_queued(group_dir, "noise0_seed2", local_marker(os.getpid()))
+    for args in (["--help"], ["status", str(params), "--results_dir", str(tmp_path / "results")]):
+        modules = imported(args, tmp_path)
+        assert "htsgd" in modules and not modules & HEAVY, (args, modules & HEAVY)
