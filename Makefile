@@ -2,21 +2,47 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# LOCK=1 (the default) installs requirements.lock's exact versions, those of the environment that made the
+# committed records; LOCK=0 the newest that pyproject.toml's ranges allow. A stamp per mode: switching reinstalls.
+LOCK ?= 1
+LOCKFILE := requirements.lock
+ifeq ($(LOCK),0)
+STAMP := $(VENV)/.installed-ranges
+STAMP_INPUTS := pyproject.toml
+INSTALL := $(BIN)/python -m pip install --quiet -e '.[dev]'
+else
+STAMP := $(VENV)/.installed-lock
+STAMP_INPUTS := pyproject.toml $(LOCKFILE)
+INSTALL := $(BIN)/python -m pip install --quiet -r $(LOCKFILE) && $(BIN)/python -m pip install --quiet --no-deps -e .
+endif
+PIP_TOOLS := $(VENV)/pip-tools
 GROUPS ?= ecg5000_fcn,mnist_fcn,cifar10_fcn,cifar10_vgg,cifar100_fcn
 GROUP ?= demo
 WORKERS ?= 1
 BENCH_WORKERS ?= 2
 
-.PHONY: setup test test-gpu demo reproduce report status bench bench-pipeline clean
+.PHONY: setup test test-gpu demo reproduce report status site bench bench-pipeline clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): $(STAMP_INPUTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(INSTALL)
 	$(BIN)/python -m ipykernel install --sys-prefix --name htsgd --display-name "Python (htsgd)"
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $@
+
+# Pin the environment in $(VENV) (made by make setup, or make setup LOCK=0 to move to newer versions):
+# pip-compile resolves pyproject.toml with its dev extra, constrained to the versions pip freeze lists there.
+# pip-tools lives in a venv of its own, so the environment it locks stays as it is.
+.PHONY: lock
+lock:
+	@test -x $(BIN)/python || { echo "make lock pins the environment in $(VENV): run make setup first" >&2; exit 1; }
+	test -x $(PIP_TOOLS)/bin/pip-compile || { $(PYTHON) -m venv $(PIP_TOOLS) && $(PIP_TOOLS)/bin/python -m pip install --quiet 'pip-tools==7.6.2'; }
+	$(BIN)/python -m pip freeze --all --exclude-editable --exclude htsgd > $(VENV)/pip-freeze.txt
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_TOOLS)/bin/pip-compile --quiet --extra dev --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --annotation-style line \
+	  --constraint $(VENV)/pip-freeze.txt --output-file $(LOCKFILE) pyproject.toml
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -35,6 +61,10 @@ report: setup
 
 status: setup
 	$(BIN)/htsgd status params/$(GROUP).yaml
+
+# Every group's record as static HTML in results/site/ (open its index.html): only changed groups are rebuilt.
+site: setup
+	$(BIN)/htsgd site
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py

@@ -15,6 +15,7 @@ import scipy
 import torch
 
 from .. import __version__
+from . import lock
 from .digests import ROOT
 
 # Paths whose uncommitted changes make a record's source "dirty" (results/ is written by the run itself).
@@ -64,6 +65,8 @@ def provenance(command: str, device=None) -> dict:
         "cuda": torch.version.cuda,
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
+        "lock_digest": lock.digest(),  # requirements.lock, the versions that made the committed records
+        "environment_matches_lock": lock.environment_matches(),  # every pin installed as pinned (None: no lock)
         "device": device_description(device),
         "command": command,
     }
