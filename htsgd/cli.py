@@ -1,4 +1,4 @@
-"""`htsgd` on the command line: train, analyze, data, run and report.
+"""`htsgd` on the command line: train, analyze, data, run, report, status and site.
 
 `htsgd train` takes the original `main.py` flags under the same names, so the authors'
 example command works with `python main.py` replaced by `htsgd train`.
@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rerun a group's report notebook over its existing results")
     report.add_argument("params", type=Path, help="params/<group>.yaml")
     report.add_argument("--results_dir", default="results", type=Path)
+    site = commands.add_parser("site", help="render every group's record as static HTML pages, readable without Jupyter")
+    site.add_argument("--results_dir", default="results", type=Path, help="reads every group folder in it (default: results)")
+    site.add_argument("--out", default=None, type=Path, help="writes the pages there (default: <results_dir>/site)")
+    site.add_argument("--params_dir", default="params", type=Path,
+                      help="where <group>.yaml gives each group's description (default: params)")
     return parser
 
 
@@ -116,6 +121,9 @@ def main(argv=None) -> int:
         elif args.command == "report":
             from .pipeline.run import report_group
             return report_group(args.params, args.results_dir)
+        elif args.command == "site":
+            from .reader.site import site_command
+            return site_command(args.results_dir, args.out or args.results_dir / "site", args.params_dir)
         elif args.command == "data":
             from .core.data import prepare_ecg5000
             print(f"wrote {prepare_ecg5000(args.source, args.data_dir)}")
