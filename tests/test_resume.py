@@ -10,8 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from htsgd.record import names, run_folder, storage
-from htsgd.record.trained_run import load_tensors, save_tensors
+from htsgd.record import names, run_folder
+from htsgd.record.trained_run import load_tensors
 
 pytestmark = pytest.mark.usefixtures("htsgd_kernel")
 

@@ -11,7 +11,6 @@ and its log, from submission until the job is seen to have ended (a requeued tas
 """
 
 import fcntl
-import json
 import os
 import struct
 import time

@@ -41,7 +41,6 @@ def warm_up():
 
     import htsgd.core.data  # noqa: F401
     import htsgd.record.trained_run  # noqa: F401  (takes the digest of the training code this kernel runs)
-    import htsgd.report.run_figures  # noqa: F401
     from htsgd.core.train import sgd_step
 
     layer = torch.nn.Linear(2, 2)
