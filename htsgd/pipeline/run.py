@@ -189,16 +189,18 @@ def collect(plan: Plan) -> Plan:
     plan = make_plan(plan.group, group_dir)
     for config_id in plan.recorded:
         claims.unmark_queued(group_dir, config_id)
-    for config_id, job in plan.job_failed.items():
-        if "ended" in job:
-            own = run_folder.read_failure(group_dir / config_id) or {}
-            if own.get("job", {}).get("job_id") != job["job_id"]:
-                run_folder.record_failure(group_dir / config_id, {
-                    "status": FAILED, "job": job,
-                    "error": f"{job['executor']} job {job['job_id']} ended ({job['ended']}) without a result; "
-                             f"its log: {job['log']}"})
-            claims.unmark_queued(group_dir, config_id)
-    plan = make_plan(plan.group, group_dir)
+    ended = [config_id for config_id, job in plan.job_failed.items() if "ended" in job]
+    for config_id in ended:
+        job = plan.job_failed[config_id]
+        own = run_folder.read_failure(group_dir / config_id) or {}
+        if own.get("job", {}).get("job_id") != job["job_id"]:
+            run_folder.record_failure(group_dir / config_id, {
+                "status": FAILED, "job": job,
+                "error": f"{job['executor']} job {job['job_id']} ended ({job['ended']}) without a result; "
+                         f"its log: {job['log']}"})
+        claims.unmark_queued(group_dir, config_id)
+    if ended:  # their failures now stand in the run folders: plan from those (no second sacct call otherwise)
+        plan = make_plan(plan.group, group_dir)
     if not plan.damaged:
         group_dir.mkdir(parents=True, exist_ok=True)
         group_record.write_runs_csv(plan.group.configs, group_dir)
