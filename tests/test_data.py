@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from htsgd.cli import main
-from htsgd.core.data import NORMALIZATION, DataUnavailable, _read, load, prepare_ecg5000
+from htsgd.core.config import TRAIN_SET_SIZE, ConfigError, make_config
+from htsgd.core.data import NORMALIZATION, DataUnavailable, _read, load, prepare_ecg5000, training_subset
 
 
 def test_digits_split_is_fixed_stratified_and_normalised(digits):
@@ -18,6 +19,24 @@ def test_digits_split_is_fixed_stratified_and_normalised(digits):
     values = raw.unique()
     assert abs(values.min()) < 1e-4 and abs(values.max() - 16) < 1e-4
     assert torch.allclose(values, values.round(), atol=1e-4)
+
+
+def test_train_size_is_a_fixed_stratified_subset(digits):
+    sub = load("digits", train_size=500)
+    assert sub.train_x.shape == (500, 1, 8, 8) and torch.equal(sub.test_x, digits.test_x)
+    shares = torch.bincount(sub.train_y, minlength=10) / 500
+    whole = torch.bincount(digits.train_y, minlength=10) / len(digits.train_y)
+    assert (shares - whole).abs().max() < 0.01  # each class in its share, to rounding
+    kept = training_subset(digits.train_y, 500)
+    assert torch.equal(sub.train_x, digits.train_x[kept]) and torch.equal(kept, training_subset(digits.train_y, 500))
+    assert torch.equal(kept, kept.sort().values) and len(set(kept.tolist())) == 500
+    assert torch.equal(training_subset(digits.train_y, len(digits.train_y)), torch.arange(len(digits.train_y)))
+
+
+def test_train_size_beyond_the_split_is_refused_before_any_compute():
+    with pytest.raises(ConfigError, match="train_size = 2000 is more than the 1437 training examples of digits"):
+        make_config({"dataset": "digits", "train_size": 2000})
+    assert TRAIN_SET_SIZE["digits"] == len(load("digits").train_y)
 
 
 def test_digits_normalisation_constants_are_the_training_splits():

@@ -35,7 +35,8 @@ def test_converges_and_writes_its_folder(digits, tmp_path):
     assert list(rows[0]) == HISTORY_COLUMNS and len(rows) == len(steps)
     saved = storage.read_json(tmp_path / "run" / "metrics.json")
     assert sorted(saved) == sorted(["status", "steps", "wall_time", "steps_per_second", *HISTORY_COLUMNS[1:],
-                                    "initial_train_loss", "max_train_loss_ratio"])
+                                    "initial_train_loss", "max_train_loss_ratio", "convergence_step"])
+    assert saved["convergence_step"] == steps[-1]
     losses = [float(row["train_loss"]) for row in rows]
     assert saved["max_train_loss_ratio"] == pytest.approx(max(losses) / saved["initial_train_loss"])
     origin = storage.read_json(tmp_path / "run" / "provenance.json")
@@ -50,6 +51,17 @@ def test_cap_stops_after_the_last_step_and_evaluates_it(digits):
     assert [row["step"] for row in result["history"]] == [0, 3, 6]
     result = train(config(iterations=5, eval_freq=3, convergence_accuracy=100.0), digits, progress=False)
     assert [row["step"] for row in result["history"]] == [0, 3, 4]  # final evaluation recorded at stop
+
+
+def test_train_to_cap_takes_every_step_and_is_completed(digits):
+    stopping = train(config(iterations=400), digits, progress=False)["metrics"]
+    assert stopping["status"] == "converged" and stopping["steps"] < 400
+    capped = train(config(iterations=400, train_to_cap=True), digits, progress=False)
+    m = capped["metrics"]
+    assert m["status"] == "completed" and m["steps"] == 400 and m["train_acc"] >= 90.0
+    # the same trajectory up to the step the stopping run ended at; then it goes on
+    assert m["convergence_step"] == stopping["convergence_step"] == stopping["steps"] - 1
+    assert [row["step"] for row in capped["history"]][-1] == 399
 
 
 def test_noise_hook_runs_after_every_step_but_the_last(digits, monkeypatch):

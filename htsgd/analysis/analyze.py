@@ -164,7 +164,7 @@ def noiseless_reference(run: Run, runs: list[Run], unpruned: dict) -> float:
     """The reference accuracy of `run`'s baseline (see `baseline`), from the analysed runs' unpruned test acc."""
     key = baseline_key(run.config)
     return reference_accuracy([unpruned[r.exp_key] for r in runs if r.exp_key in unpruned
-                               and r.status == names.CONVERGED and not is_noisy(r.config)
+                               and r.status in names.COUNTED and not is_noisy(r.config)
                                and baseline_key(r.config) == key])
 
 
@@ -192,9 +192,10 @@ def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_
             if cached is not None:
                 analysed[run.exp_key] = cached
                 continue
-            dataset = run.config["dataset"]
+            dataset = (run.config["dataset"], run.config["train_size"])  # a subset is a dataset of its own
             if dataset not in datasets:
-                datasets[dataset] = load(dataset, data_dir, device)
+                name, train_size = dataset
+                datasets[dataset] = load(name, data_dir, device, train_size)
             analysed[run.exp_key] = analyze_run(run, datasets[dataset], criteria, compression_error_metric,
                                                 ignore_last_layer, pruning_type, device)
             if cache:

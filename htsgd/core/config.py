@@ -13,6 +13,9 @@ from ..errors import UserError
 
 # What may be asked for; `data` and `models` implement each name (a test checks they agree).
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "ecg5000")
+# Examples in each training split: the most `train_size` may take (digits: the 80 % of `data._digits`' split).
+TRAIN_SET_SIZE = {"digits": 1437, "mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000,
+                  "ecg5000": 500}
 MODELS = ("fcn", "vgg11_wide")
 # How the analysis matricizes a convolution, and measures the share a pruning removes (first: a group's default).
 PRUNING_TYPES = ("filter", "kernel")
@@ -43,6 +46,8 @@ class TrainConfig:
     eval_freq: int = 200
     convergence_accuracy: float = 95.0
     iterations: int = 100_000
+    train_size: int = 0
+    train_to_cap: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +71,10 @@ HELP = {
     "eval_freq": "evaluate on the full train and test sets every k steps",
     "convergence_accuracy": "stop once full-train-set accuracy (%%) reaches this",
     "iterations": "hard cap on steps",
+    "train_size": "0: the whole training split; n: a fixed stratified subset of n training examples, the same "
+                  "for every seed and run (trained on, and evaluated as the train set)",
+    "train_to_cap": "train for exactly `iterations` steps: reaching convergence_accuracy does not stop the run, "
+                    "and a run that reaches the cap ends with status completed (the fixed-step arm)",
 }
 
 # key -> (predicate, what is allowed)
@@ -85,6 +94,7 @@ RULES = {
     "eval_freq": (lambda v: v >= 1, "an integer >= 1"),
     "convergence_accuracy": (lambda v: 0 < v <= 100, "a number in (0, 100]"),
     "iterations": (lambda v: v >= 1, "an integer >= 1"),
+    "train_size": (lambda v: v >= 0, "0 (the whole training split) or an integer >= 1"),
 }
 
 FIELD_TYPES = {f.name: f.type if isinstance(f.type, str) else f.type.__name__ for f in fields(TrainConfig)}
@@ -141,6 +151,9 @@ def validate(config: TrainConfig, where: str = "config") -> TrainConfig:
     if config.iterate_noise == 3 and config.iterate_noise_alpha == 2:
         raise ConfigError(f"{where}: iterate_noise_alpha = 2.0 with iterate_noise = 3: the elliptic noise's mixing "
                           "law degenerates at alpha = 2; use alpha < 2, or type 1 or 2 for Gaussian noise")
+    if config.train_size > TRAIN_SET_SIZE[config.dataset]:
+        raise ConfigError(f"{where}: train_size = {config.train_size} is more than the {TRAIN_SET_SIZE[config.dataset]} "
+                          f"training examples of {config.dataset}; use 0 (all of them) or at most that many")
     if config.iterate_noise_filter and config.model != "vgg11_wide":
         raise ConfigError(f"{where}: iterate_noise_filter = True needs model = vgg11_wide (got {config.model!r})")
     if config.model == "vgg11_wide" and config.dataset not in ("cifar10", "cifar100"):

@@ -31,6 +31,7 @@ NORMALIZATION = {  # (mean, std) per channel: the original's, Fashion-MNIST's an
     "cifar10": ((0.491, 0.482, 0.447), (0.247, 0.243, 0.262)),
     "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
 }
+SUBSET_SEED = 0  # fixes the `train_size` subset; not the run's seed, so all runs share it
 ECG5000_FILES = ("X_train.npy", "y_train.npy", "X_test.npy", "y_test.npy")
 ECG5000_LENGTH = 140
 # Where Debian's dataset-fashion-mnist package puts the idx files; used when present.
@@ -55,14 +56,35 @@ class Data:
         return tuple(self.train_x.shape[1:])
 
 
-def load(name: str, data_dir="data", device="cpu") -> Data:
-    """Load dataset `name` from `data_dir` (downloading where torchvision can), normalised, on `device`."""
+def load(name: str, data_dir="data", device="cpu", train_size: int = 0) -> Data:
+    """Load dataset `name` from `data_dir` (downloading where torchvision can), normalised, on `device`.
+
+    With `train_size` n > 0 the training split is cut to `training_subset`'s n examples; the
+    normalisation stays the whole split's, so a subset changes which images are seen, not how.
+    """
     train_x, train_y, test_x, test_y = _read(name, data_dir)
+    if train_size:
+        keep = training_subset(train_y, train_size)
+        train_x, train_y = train_x[keep], train_y[keep]
     if name in NORMALIZATION:
         mean, std = (torch.tensor(v).view(-1, 1, 1) for v in NORMALIZATION[name])
         train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
     tensors = [t.to(device) for t in (train_x.float(), train_y.long(), test_x.float(), test_y.long())]
     return Data(name, *tensors, num_classes=NUM_CLASSES[name])
+
+
+def training_subset(labels: torch.Tensor, size: int) -> torch.Tensor:
+    """The indices (ascending) of a stratified subset of `size` training examples, fixed by SUBSET_SEED alone:
+    every seed and every run of a dataset trains on the same images, each class in its share of the split."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < size <= len(labels):
+        raise ValueError(f"train_size = {size}: the training split has {len(labels)} examples")
+    if size == len(labels):
+        return torch.arange(len(labels))
+    kept, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels.numpy(),
+                               random_state=SUBSET_SEED)
+    return torch.from_numpy(np.sort(kept))
 
 
 def ensure_available(name: str, data_dir="data"):

@@ -2,7 +2,8 @@
 
 Each step: minibatch forward, mean cross-entropy, backward, SGD step; every `eval_freq`
 steps (step 0 included) evaluate on the full train and test sets; stop once train accuracy
-reaches `convergence_accuracy` or the step cap is hit; otherwise add the iterate noise.
+reaches `convergence_accuracy` (unless `train_to_cap`) or the step cap is hit; otherwise add the
+iterate noise.
 """
 
 import math
@@ -93,12 +94,12 @@ def train(config: TrainConfig, data: Data, device=None, progress: bool = True, r
         last_train_acc = last["train_acc"]
         if status is not None:
             break
-        if last_train_acc >= config.convergence_accuracy:
+        if last_train_acc >= config.convergence_accuracy and not config.train_to_cap:
             status = "converged"
         elif step >= NOT_LEARNING_AFTER and last_train_acc <= ceiling:
             status = "not_learning"
         elif step >= config.iterations:
-            status = "cap"
+            status = "completed" if config.train_to_cap else "cap"
         else:
             if add_noise is not None:
                 add_noise()
@@ -115,7 +116,8 @@ def train(config: TrainConfig, data: Data, device=None, progress: bool = True, r
     final = history[-1]
     metrics = {"status": status, "steps": step, "wall_time": wall_time, "steps_per_second": step / wall_time,
                **{k: final[k] for k in HISTORY_COLUMNS[1:]}, "initial_train_loss": initial_loss,
-               "max_train_loss_ratio": max_train_loss_ratio(history, initial_loss)}
+               "max_train_loss_ratio": max_train_loss_ratio(history, initial_loss),
+               "convergence_step": convergence_step(history, config.convergence_accuracy)}
     return {"metrics": metrics, "history": history, "model": model}
 
 
@@ -132,6 +134,12 @@ def _record(step, model, data) -> dict:
     train_loss, train_acc = evaluate(model, data.train_x, data.train_y)
     test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
     return {"step": step, "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+
+
+def convergence_step(history, accuracy: float) -> int | None:
+    """The first evaluated step whose train accuracy reached `accuracy`, None if none did: in a run trained to
+    its cap, how many of its steps convergence took."""
+    return next((row["step"] for row in history if row["train_acc"] >= accuracy), None)
 
 
 def max_train_loss_ratio(history, initial_loss: float) -> float:

@@ -22,7 +22,8 @@ ANALYSIS_KEYS = {"pruning_type": PRUNING_TYPES, "compression_error_metric": COMP
 ID_NAMES = {"model": "", "dataset": "", "iterate_noise": "noise", "iterate_noise_alpha": "alpha",
             "iterate_noise_scale": "sigma", "iterate_noise_filter": "filter", "width": "width", "depth": "depth",
             "lr": "lr", "batch_size_train": "batch", "mom": "mom", "wd": "wd", "eval_freq": "eval",
-            "convergence_accuracy": "acc", "iterations": "cap"}
+            "convergence_accuracy": "acc", "iterations": "cap", "train_size": "n",
+            "train_to_cap": "tocap"}
 DEFAULT_TIMEOUT = 6 * 3600
 # The `slurm:` section of a params file, or the matching flags: key -> (type, default, meaning)
 SLURM_OPTIONS = {

@@ -126,11 +126,11 @@ def no_weights_message(group_dir, run_id: str, config: TrainConfig) -> str:
             f"{config.dataset} data (it writes {names.WEIGHTS} into every run folder), then pick the run again.")
 
 
-def get_data(dataset: str, data_dir="data", device="cpu"):
-    """A dataset, loaded once per (name, folder, device) and kept."""
-    key = (dataset, str(data_dir), str(device))
+def get_data(dataset: str, data_dir="data", device="cpu", train_size: int = 0):
+    """A dataset, loaded once per (name, folder, device, training subset) and kept."""
+    key = (dataset, str(data_dir), str(device), train_size)
     if key not in _data_cache:
-        _data_cache[key] = load(dataset, data_dir, device)
+        _data_cache[key] = load(dataset, data_dir, device, train_size)
     return _data_cache[key]
 
 
@@ -172,7 +172,7 @@ def load_network(group_dir, run_id: str, data_dir="data", device="cpu", on_evalu
     has_weights = (run_dir / names.WEIGHTS).is_file()
     if not has_weights and not can_retrain(config):
         raise WeightsUnavailable(no_weights_message(group_dir, run_id, config))
-    data = get_data(config.dataset, data_dir, device)
+    data = get_data(config.dataset, data_dir, device, config.train_size)
     if has_weights:
         model = load_model(run_dir, data.input_shape, data.num_classes, device)
         return RunNetwork(group_dir, run_id, config, model, data, "weights", recorded, None, settings)
@@ -578,7 +578,7 @@ class LiveTrainer:
 
     def _run(self, config: TrainConfig):
         try:
-            data = get_data(config.dataset, self.data_dir, self.device)
+            data = get_data(config.dataset, self.data_dir, self.device, config.train_size)
             result = train(config, data, device=self.device, progress=False, on_evaluation=self._on_evaluation)
             self.curve.value = png(curve_figure(result["history"], config.iterations))
             self.status.value = (f"<b>{_metrics_text(result['metrics'])}</b> in {result['metrics']['wall_time']:.1f} s "

@@ -2,7 +2,8 @@
 
 A number is only as new as the code that could have changed it, and no newer code than that should
 redo it. So each stage has its own code: training depends on `htsgd/core/`, the module that writes
-a run (`record/trained_run.py`) and the train notebook; the analysis on the core and `analysis/`;
+a run (`record/trained_run.py`) and the train notebook (the core's compression code is the analysis',
+not training's); the analysis on the core and `analysis/`;
 the report on `report/`, `analysis/` (the verdict) and the report notebook. A notebook counts by
 its code cells other than the parameters (which a run records anyway), so neither prose nor
 injected values make a stage stale. Digests are of content: a `git checkout` that leaves the files
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 TRAIN, ANALYSIS, REPORT = "train", "analysis", "report"
 STAGE_CODE = {
-    TRAIN: ("htsgd/core", "htsgd/record/trained_run.py"),
+    TRAIN: tuple(f"htsgd/core/{name}.py" for name in ("__init__", "config", "data", "models", "noise", "evaluate",
+                                                          "train")) + ("htsgd/record/trained_run.py",),
     ANALYSIS: ("htsgd/core", "htsgd/analysis"),
     REPORT: ("htsgd/report", "htsgd/analysis"),
 }

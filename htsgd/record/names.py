@@ -22,12 +22,14 @@ ANALYSIS_CACHE = "summary/runs"  # one analysis per run, kept so that a new seed
 
 # How a training run ended (metrics.json's status).
 CONVERGED, CAP, DIVERGED, NOT_LEARNING = "converged", "cap", "diverged", "not_learning"
+COMPLETED = "completed"  # a `train_to_cap` run that took all its steps: complete, never "unconverged"
 # How a configuration that has no complete run stands (runs.csv, `htsgd status`).
 FAILED, TIMEOUT, PENDING = "failed", "timeout", "pending"
 # How the analysis saw a run.
 ERROR, INCOMPLETE, NOT_ANALYSED = "error", "incomplete", "not analysed"
 
-ANALYSED = (CONVERGED, CAP, NOT_LEARNING)  # runs whose weights are finite, so the analysis prunes them
+ANALYSED = (CONVERGED, COMPLETED, CAP, NOT_LEARNING)  # runs whose weights are finite, so the analysis prunes them
+COUNTED = (CONVERGED, COMPLETED)  # runs that count in a configuration's medians and in its baseline
 FAILURES = (FAILED, TIMEOUT)
 
 

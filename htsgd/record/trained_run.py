@@ -117,7 +117,7 @@ def train_command(args) -> dict:
         print(f"resuming the interrupted run in {save_dir}", file=sys.stderr)
     check(config.to_dict(), save_dir)
     device = args.device or default_device()
-    data = load(config.dataset, args.data_dir, device)
+    data = load(config.dataset, args.data_dir, device, config.train_size)
     result = train_in_folder(config, data, save_dir, device, progress=not args.no_progress,
                              checkpoint_every=args.checkpoint_every)
     m = result["metrics"]

@@ -26,7 +26,7 @@ from ..analysis.baseline import BASELINE_KEYS, NOISE_KEYS, TOLERANCE, is_noisy
 from ..core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TrainConfig
 from ..core.data import TEST_SET_SIZE
 from ..record import storage
-from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, CONVERGED, FIGURES, HISTORY, NOT_ANALYSED, PROVENANCE,
+from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, COUNTED, FIGURES, HISTORY, NOT_ANALYSED, PROVENANCE,
                             RUNS_CSV, SUMMARY, TABLES, VERDICT_MD, results_csv, sweep_csv)
 from . import figures
 
@@ -174,7 +174,7 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     runs["error"] = [a if isinstance(a, str) and a else e for a, e in zip(runs["analysis_error"], runs["error"])]
     runs = runs.drop(columns=["analysis_status", "analysis_error"])
     runs["accuracy_change"] = runs["pruned_test_acc"] - runs["test_acc_before"]
-    runs["converged"] = runs["status"] == CONVERGED
+    runs["converged"] = runs["status"].isin(COUNTED)
     runs["noisy"] = [is_noisy(flags) for flags in runs[["iterate_noise"]].to_dict("records")]
     for column, key_fields in (("configuration", CONFIGURATION_FIELDS), ("setting", SETTING_FIELDS),
                                ("baseline", list(BASELINE_KEYS))):
