@@ -30,9 +30,11 @@ from htsgd.core.models import build_model
 HEADER = ("exp_key,model,dataset,lr,batch_size,width,depth,seed,iterations,convergence_accuracy,it_noise,"
           "it_noise_alpha,it_noise_scale,criterion_ratio,pruning_criterion,train_loss,train_acc,test_loss,"
           "test_acc,pruning_ratio,"
-          "status,error,steps,prunable_within_1pt,prunable_within_1pt_of_noiseless,hill_alpha,block_alpha")
+          "status,error,steps,prunable_within_1pt,prunable_within_1pt_of_noiseless,entries_within_1pt,"
+          "entries_within_1pt_of_noiseless,rank_within_1pt,rank_within_1pt_of_noiseless,hill_alpha,block_alpha")
 METRIC_COLUMNS = ["train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "prunable_within_1pt",
-                  "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
+                  "prunable_within_1pt_of_noiseless", "entries_within_1pt", "entries_within_1pt_of_noiseless",
+                  "rank_within_1pt", "rank_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
 FRACTIONS = [k / 50 for k in range(51)]  # 0, 0.02, ..., 1.0
 RATIOS = [i / 10 for i in range(11)]
 # parameter_ratio removes floor(r * n) columns, worked by hand (0.3 * 16 = 4.8 -> 4, 0.7 * 16 = 11.2 -> 11, ...)
@@ -136,13 +138,15 @@ def _rows(table, key):
 
 @pytest.fixture(scope="module")
 def sweeps(results, digits):
-    """Per analysed run, (fraction, test acc) at every swept fraction by numpy forward passes:
-    floor(fraction * width) units of each hidden layer removed, as parameter_ratio does."""
+    """Per analysed run, (share of hidden weights removed, test acc) at every swept fraction of the column
+    compressor by numpy forward passes: floor(fraction * width) units of each hidden layer removed, as
+    parameter_ratio does (every hidden layer has `width` units, so that is also the share removed)."""
     found = {}
     for key in ANALYSED_KEYS:
         w = _weights(results / key)
         width = len(w["hidden.0.weight"])
-        found[key] = [(f, _forward(w, digits.test_x, digits.test_y, math.floor(f * width))[1]) for f in FRACTIONS]
+        found[key] = [(math.floor(f * width) / width, _forward(w, digits.test_x, digits.test_y, math.floor(f * width))[1])
+                      for f in FRACTIONS]
     return found
 
 
@@ -269,7 +273,7 @@ def test_parameter_ratio_removes_floor_of_r_n_columns(results, digits):
 
 
 def _sweep(accs):
-    return [{"fraction": k / 50, "test_acc": acc, "pruning_ratio": k / 50} for k, acc in enumerate(accs)]
+    return [{"compressor": "columns", "fraction": k / 50, "test_acc": acc, "removed": k / 50} for k, acc in enumerate(accs)]
 
 
 @pytest.mark.parametrize("accs, reference, expected", [
@@ -282,7 +286,8 @@ def _sweep(accs):
     ([100 * 250 / 300, 100 * 247 / 300, 100 * 246 / 300], 100 * 250 / 300, 0.02),  # 1 point of 300 examples, inexact in floats
 ])
 def test_prunable_fraction_hand_made_sweeps(accs, reference, expected):
-    assert analyze.prunable_fraction(_sweep(accs), reference, tolerance=1.0) == expected
+    assert analyze.prunable_fraction(_sweep(accs), "columns", reference, tolerance=1.0) == expected
+    assert analyze.prunable_fraction(_sweep(accs), "rank", reference, tolerance=1.0) == 0.0  # another compressor's
 
 
 def _hand_made(tmp_path, n_class1: int):
@@ -308,15 +313,23 @@ def _hand_made(tmp_path, n_class1: int):
     return analyze.Run("hand", run_dir, config, "converged"), data
 
 
-@pytest.mark.parametrize("n_class1, after, within", [(50, 50.0, 0.74), (2, 98.0, 0.74), (1, 99.0, 1.0)])
-def test_prunable_fraction_of_a_hand_made_network(tmp_path, n_class1, after, within):
+# Per (n_class1, accuracy once unit 2 is gone): the share removable within 1 point by columns, entries, rank.
+@pytest.mark.parametrize("n_class1, after, columns, entries, rank", [(50, 50.0, 0.5, 0.875, 0.0),
+                                                                     (2, 98.0, 0.5, 0.875, 0.0),
+                                                                     (1, 99.0, 1.0, 1.0, 1.0)])
+def test_prunable_fraction_of_a_hand_made_network(tmp_path, n_class1, after, columns, entries, rank):
+    """Columns: units 0 and 1 go for free, unit 2 is needed. Entries: the 12 zeros of the diagonal weight and the
+    entries 0.1, 0.2 go for free (14 of 16, fraction <= 0.92), the 15th is 3. Rank: any cut of a 4 x 4 matrix
+    keeps rank floor(2 (1 - f)) <= 1, i.e. unit 3 alone, removing half the entries or all of them."""
     run, data = _hand_made(tmp_path, n_class1)
     result = analyze.analyze_run(run, data, ["mce", "parameter_ratio"], ignore_last_layer=True, device="cpu")
-    sweep = result["sweep"]
-    assert [p["fraction"] for p in sweep] == FRACTIONS
-    assert [p["test_acc"] for p in sweep] == [100.0] * 38 + [after] * 13  # 0 .. 0.74, then 0.76 .. 1.0
-    assert [p["pruning_ratio"] for p in sweep] == [0.0] * 13 + [0.25] * 12 + [0.5] * 13 + [0.75] * 12 + [1.0]
-    assert result["metrics"]["prunable_within_1pt"] == within
+    sweep = {c: [p for p in result["sweep"] if p["compressor"] == c] for c in ("columns", "entries", "rank")}
+    assert all([p["fraction"] for p in points] == FRACTIONS for points in sweep.values())
+    assert [p["test_acc"] for p in sweep["columns"]] == [100.0] * 38 + [after] * 13  # 0 .. 0.74, then 0.76 .. 1.0
+    assert [p["removed"] for p in sweep["columns"]] == [0.0] * 13 + [0.25] * 12 + [0.5] * 13 + [0.75] * 12 + [1.0]
+    assert [p["test_acc"] for p in sweep["entries"]] == [100.0] * 47 + [after] * 4  # 0 .. 0.92, then 0.94 .. 1.0
+    assert [p["removed"] for p in sweep["rank"]] == [0.0] + [0.5] * 25 + [1.0] * 25
+    assert [p["test_acc"] for p in sweep["rank"]] == [100.0] + [after] * 50
     assert result["norms"] == pytest.approx([0.1, 0.2, 3.0, 4.0])
     # parameter_ratio 0, 0.1, ..., 1.0 removes 0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4 units
     rows = result["rows"]["parameter_ratio"]
@@ -328,12 +341,14 @@ def test_prunable_fraction_of_a_hand_made_network(tmp_path, n_class1, after, wit
     # Block sum: the median of each coordinate is 0, so the rows stay; K2 = 2 only, blocks (0.1, 0.2, 0, 0)
     # and (0, 0, 3, 4): growth = mean(log sqrt(0.05), log 5) - mean(log 0.1, log 0.2, log 3, log 4).
     growth = (math.log(math.sqrt(0.05)) + math.log(5)) / 2 - math.log(0.1 * 0.2 * 3 * 4) / 4
-    assert result["metrics"] == pytest.approx({"prunable_within_1pt": within, "hill_alpha": 2 / math.log(20 * 15),
+    assert result["metrics"] == pytest.approx({"prunable_within_1pt": columns, "entries_within_1pt": entries,
+                                               "rank_within_1pt": rank, "hill_alpha": 2 / math.log(20 * 15),
                                                "block_alpha": math.log(2) / growth})
 
 
 def test_prunable_within_1pt_from_independent_forward_passes(results, mce, sweeps):
     written = pd.read_csv(results / "summary" / "sweep_kernel.csv")
+    written = written[written["compressor"] == "columns"]
     table = mce["table"]
     for key in ANALYSED_KEYS:
         points = sweeps[key]
@@ -355,6 +370,14 @@ def test_prunable_within_1pt_of_noiseless(results, mce, sweeps):
         assert _rows(table, key)["prunable_within_1pt_of_noiseless"].tolist() == [_prefix(points, reference)] * 2, key
     assert _rows(table, "deep")["prunable_within_1pt_of_noiseless"].isna().all()
     assert _rows(table, "deep")["prunable_within_1pt"].notna().all()
+    # the other compressors: the same prefix rule along their own written sweeps, against the same reference
+    written = pd.read_csv(results / "summary" / "sweep_kernel.csv")
+    for compressor in ("entries", "rank"):
+        for key in ("noisy", "quiet/a"):
+            rows = written[(written["exp_key"] == key) & (written["compressor"] == compressor)]
+            points = list(zip(rows["removed"], rows["test_acc"]))
+            assert _rows(table, key)[f"{compressor}_within_1pt_of_noiseless"].tolist() == [_prefix(points, reference)] * 2
+            assert _rows(table, key)[f"{compressor}_within_1pt"].tolist() == [_prefix(points, points[0][1])] * 2
 
 
 def test_noiseless_reference_pools_the_baseline_and_needs_two_converged_seeds():
@@ -377,10 +400,11 @@ def test_noiseless_reference_pools_the_baseline_and_needs_two_converged_seeds():
 
 def test_sweep_and_column_norms_files(results, mce):
     sweep = pd.read_csv(results / "summary" / "sweep_kernel.csv")
-    assert list(sweep.columns) == ["exp_key", "fraction", "test_acc", "pruning_ratio"]
+    assert list(sweep.columns) == ["exp_key", "compressor", "fraction", "removed", "test_acc"]
     assert sorted(set(sweep["exp_key"])) == ANALYSED_KEYS
     for key in ANALYSED_KEYS:
-        assert list(sweep[sweep["exp_key"] == key]["fraction"]) == FRACTIONS
+        assert list(sweep[sweep["exp_key"] == key]["fraction"]) == FRACTIONS * 3
+        assert list(sweep[sweep["exp_key"] == key]["compressor"]) == ["columns"] * 51 + ["entries"] * 51 + ["rank"] * 51
     norms = pd.read_csv(results / "summary" / "column_norms.csv.gz")
     assert list(norms.columns) == ["exp_key", "norm"]
     assert sorted(set(norms["exp_key"])) == ANALYSED_KEYS

@@ -23,14 +23,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MCE_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
                "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
                "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "status",
-               "error", "steps", "prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha",
+               "error", "steps", "prunable_within_1pt", "prunable_within_1pt_of_noiseless", "entries_within_1pt",
+               "entries_within_1pt_of_noiseless", "rank_within_1pt", "rank_within_1pt_of_noiseless", "hill_alpha",
                "block_alpha"]
 FRACTIONS = np.round(np.arange(0, 51) * 0.02, 2)
 
 
 def spec(noise=0, seed=1, width=50, status="converged", mom=0.0, sigma=0.1, before=95.0, pruned=94.0, ratio=0.2,
          within=0.3, within_noiseless=0.3, hill=1.5, block=1.6, steps=100, max_loss=1.0, analysis=None, error="",
-         unused_sigma=1.0):
+         unused_sigma=1.0, entries_noiseless=0.6, rank_noiseless=0.1):
     """One synthetic run: its flags, training outcome and analysis metrics (`analysis`: the analysis's own
     status when it differs from the run's, e.g. 'error'; `unused_sigma`: a no-noise run's σ, which it ignores)."""
     return dict(locals())
@@ -70,14 +71,17 @@ def make_group(root, specs, name="grp", provenance=True):
                   "it_noise_scale": 0.0 if s["noise"] == 0 else s["sigma"], "pruning_criterion": "mce",
                   "status": status, "error": s["error"], "steps": s["steps"]}
         metrics = {"train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.2, "prunable_within_1pt": s["within"],
-                   "prunable_within_1pt_of_noiseless": s["within_noiseless"], "hill_alpha": s["hill"],
+                   "prunable_within_1pt_of_noiseless": s["within_noiseless"], "entries_within_1pt": 0.7,
+                   "entries_within_1pt_of_noiseless": s["entries_noiseless"], "rank_within_1pt": 0.2,
+                   "rank_within_1pt_of_noiseless": s["rank_noiseless"], "hill_alpha": s["hill"],
                    "block_alpha": s["block"]} if analysed else {}
         for ratio, acc, pruning in ((0.0, s["before"], 0.0), (0.1, s["pruned"], s["ratio"])):
             mce.append({**common, "criterion_ratio": ratio, **metrics,
                         **({"test_acc": acc, "pruning_ratio": pruning} if analysed else {})})
         if analysed:
-            sweep += [{"exp_key": key, "fraction": f, "train_acc": 99.0, "test_acc": s["before"] - 50 * f ** 4,
-                       "pruning_ratio": f} for f in FRACTIONS]
+            sweep += [{"exp_key": key, "compressor": compressor, "fraction": f, "removed": f,
+                       "test_acc": s["before"] - 50 * f ** 4} for compressor in ("columns", "entries", "rank")
+                      for f in FRACTIONS]
             norms += [{"exp_key": key, "norm": n} for n in np.linspace(1.0, 3.0, s["width"])]
         if s["status"] != "pending":
             steps = np.arange(0, s["steps"] + 1, 10)
@@ -98,7 +102,12 @@ def make_group(root, specs, name="grp", provenance=True):
 def markdown_rows(source):
     """The data rows of the markdown table in `source` (a path or the text), as dicts keyed by the header."""
     text = source.read_text() if hasattr(source, "read_text") else source
-    lines = [line for line in text.splitlines() if line.startswith("|")]
+    lines = []
+    for line in text.splitlines():  # the first table only
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            break
     split = lambda line: [cell.strip() for cell in line.strip("|").split(" | ")]
     return [dict(zip(split(lines[0]), split(line))) for line in lines[2:]]
 
@@ -474,8 +483,10 @@ def test_write_report_writes_the_verdict_first_then_tables_and_figures(figure_gr
     assert list(per_seed.columns) == [
         "id", "setting_label", "iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter",
         "model", "width", "depth", "dataset", "lr", "batch_size_train", "mom", "wd", "seed", "eval_freq",
-        "convergence_accuracy", "iterations", "status", "test_acc_before", "pruned_test_acc", "accuracy_change",
-        "pruning_ratio", "prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha",
+        "convergence_accuracy", "iterations", "train_size", "train_to_cap", "status", "test_acc_before",
+        "pruned_test_acc", "accuracy_change", "pruning_ratio", "prunable_within_1pt",
+        "prunable_within_1pt_of_noiseless", "entries_within_1pt_of_noiseless", "rank_within_1pt_of_noiseless",
+        "hill_alpha", "block_alpha",
         "steps", "max_train_loss_ratio", "error"]
 
 
@@ -530,3 +541,39 @@ def test_markdown_table_escapes_pipes_and_keeps_cells_as_they_are():
 def test_noise_labels():
     assert report.noise_label(0, 1.9, 1.0) == "no noise"
     assert report.noise_label(1, 1.75, 0.1) == "type 1, α=1.75, σ=0.1"
+
+
+def test_the_verdict_is_given_per_compressor_and_names_those_that_favour_noise(tmp_path):
+    """No noise removes 0.12 (columns), 0.6 (entries), 0.1 (rank) at equal accuracy; noise 0.04, 0.8, 0.1."""
+    specs = [spec(seed=s, within_noiseless=w) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
+    specs += [spec(noise=1, seed=s, within_noiseless=w, entries_noiseless=e, ratio=0.6)
+              for s, w, e in zip((1, 2, 3), (0.02, 0.04, 0.06), (0.7, 0.8, 0.9))]
+    report.write_report(make_group(tmp_path, specs))
+    text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
+    assert "- Under column pruning: At equal accuracy noise does not beat no noise in this group" in text
+    assert "- Under entrywise magnitude pruning: At equal accuracy noise beats no noise in this group" in text
+    assert "- Under singular-value truncation: At equal accuracy the picture is mixed" in text  # 0.1 against 0.1
+    assert "- Compressors that favour noise at equal accuracy: entrywise magnitude pruning." in text
+    section = text[text.index("## Three compressors"):]
+    rows = markdown_rows(section)
+    assert [(r["compressor"], r["at equal accuracy"]) for r in rows] == [
+        ("column pruning", "worse"), ("entrywise magnitude pruning", "better"),
+        ("singular-value truncation", "no clear difference")]
+    assert rows[1]["removable within 1 pt of no noise's median: noise"] == "0.80 (0.70–0.90, n=3)"
+    assert "No noisy setting of this group has 3 or more widths" in text  # one width: no trend
+
+
+def test_three_widths_give_the_trend_sentences_and_figures(tmp_path):
+    """Noise's gap under columns narrows from -0.3 to -0.1 over widths 50, 100, 200 (identical seeds)."""
+    specs = []
+    for width, gap in ((50, -0.3), (100, -0.2), (200, -0.1)):
+        specs += [spec(seed=s, width=width, within_noiseless=0.5) for s in (1, 2, 3)]
+        specs += [spec(noise=1, seed=s, width=width, within_noiseless=0.5 + gap) for s in (1, 2, 3)]
+    written = report.write_report(make_group(tmp_path, specs))
+    text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
+    assert ("Column pruning, type 1, α=1.75, σ=0.1 (stop at 99 %): the gap to no noise narrows with width, from "
+            "−0.30 at width 50 to −0.10 at width 200 (slope +0.100 per doubling") in text
+    assert "it would close near width 400, within 2× the widest width measured." in text
+    names = {path.name for path in written}
+    assert {"equal_accuracy_vs_width.png", "equal_accuracy_gap_vs_width.png"} <= names
+    assert report.run_table(tmp_path / "grp")["arm"].unique().tolist() == ["stop at 99 %"]

@@ -7,19 +7,23 @@ Each analysed run is pruned at every value of each criterion (mce: 0.0 and 0.1; 
 * `status`: the run's final status (converged, cap, diverged, not_learning; in a group also
   failed, timeout, pending), or `error` when the run could not be analysed, its reason in `error`;
 * `steps`: the steps the run took (`iterations` is the configured cap, as the original wrote it);
-* `prunable_within_1pt`: the equal-accuracy fraction. Columns of every hidden layer are removed
-  smallest norm first (mce's order) in steps of 2 % (`SWEEP_FRACTIONS`), and the test accuracy is
-  taken at each step; the answer is the last fraction before the first step whose accuracy is more
-  than 1 point below the run's own unpruned test accuracy (a prefix rule: a later recovery does not
-  count). `prunable_within_1pt_of_noiseless` applies the same rule with the reference accuracy of
-  the run's no-noise baseline (`baseline`: the median over at least 2 converged seeds; empty
-  without one); it is 0 also when the unpruned network is itself more than 1 point below it;
+* the equal-accuracy fractions, per compressor (`core.compress`: whole columns smallest norm
+  first, single entries smallest magnitude first, singular values smallest first). Each compresses
+  every hidden layer at target fractions 0, 2 %, ..., 100 % (`SWEEP_FRACTIONS`) and the test
+  accuracy is taken at each; the answer is the share of hidden weights removed at the last step
+  before the first whose accuracy is more than 1 point below the run's own unpruned test accuracy (a
+  prefix rule: a later recovery does not count): `prunable_within_1pt` (columns),
+  `entries_within_1pt`, `rank_within_1pt`. The `..._of_noiseless` columns apply the same rule with
+  the reference accuracy of the run's no-noise baseline (`baseline`: the median over at least 2
+  counted seeds; empty without one); they are 0 also when the unpruned network is itself more than
+  1 point below it;
 * `hill_alpha`, `block_alpha`: tail indices of the first hidden layer (`tail_index`).
 
 Runs that are not analysed (diverged: their weights are not finite; failed, timeout, pending,
 incomplete; errors) still have their rows, with empty metrics. `summary/sweep_<pruning_type>.csv`
 holds every run's sweep and `summary/column_norms.csv.gz` every column norm of its first hidden
-layer, so the report never needs the weights. Noise-free rows carry `it_noise_alpha` and
+layer, so the report never needs the weights. The sweep is also the accuracy of every
+compressor at a fixed set of fractions. Noise-free rows carry `it_noise_alpha` and
 `it_noise_scale` 0.0, as the original writes them. The stored weights are only read.
 """
 
@@ -33,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.compress import COMPRESSORS, compress_model
 from ..core.config import TrainConfig, make_config
 from ..core.data import DataUnavailable, load
 from ..core.evaluate import evaluate
@@ -44,16 +49,16 @@ from ..errors import UserError
 from ..record import group_record, names, run_folder, storage
 from ..record.names import ANALYSED, COLUMN_NORMS_CSV, ERROR, INCOMPLETE, RUNS_CSV, SUMMARY, criterion_label, results_csv, sweep_csv
 from ..record.trained_run import load_tensors
-from .baseline import TOLERANCE, baseline_key, is_noisy, reference_accuracy
+from .baseline import EQUAL_ACCURACY_METRICS, TOLERANCE, baseline_key, is_noisy, reference_accuracy
 from .tail_index import column_tail_indices
 
 ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
                     "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
                     "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio"]
-RUN_METRICS = ["prunable_within_1pt", "prunable_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
+RUN_METRICS = [name for pair in EQUAL_ACCURACY_METRICS.values() for name in pair] + ["hill_alpha", "block_alpha"]
 COLUMNS = ORIGINAL_COLUMNS + ["status", "error", "steps"] + RUN_METRICS
-SWEEP_COLUMNS = ["exp_key", "fraction", "test_acc", "pruning_ratio"]
-SWEEP_FRACTIONS = tuple(k / 50 for k in range(51))  # steps of 2 % of the columns
+SWEEP_COLUMNS = ["exp_key", "compressor", "fraction", "removed", "test_acc"]
+SWEEP_FRACTIONS = tuple(k / 50 for k in range(51))  # target fractions, in steps of 2 %
 
 
 class AnalysisError(UserError):
@@ -140,23 +145,26 @@ def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared"
                                     "test_loss": test_loss, "test_acc": test_acc,
                                     "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
     sweep = []
-    for fraction in SWEEP_FRACTIONS:
-        pruned = prune_model(model, fraction, "parameter_ratio", compression_error_metric, pruning_type)
-        sweep.append({"fraction": fraction, "test_acc": evaluate(pruned.model, data.test_x, data.test_y)[1],
-                      "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
+    for compressor in COMPRESSORS:
+        for fraction in SWEEP_FRACTIONS:
+            compressed = compress_model(model, compressor, fraction, pruning_type)
+            sweep.append({"compressor": compressor, "fraction": fraction, "removed": compressed.removed_share,
+                          "test_acc": evaluate(compressed.model, data.test_x, data.test_y)[1]})
     first = hidden_layers(model)[0][1].weight.detach().cpu()
     unpruned = sweep[0]["test_acc"]
+    own = {EQUAL_ACCURACY_METRICS[c][0]: prunable_fraction(sweep, c, unpruned) for c in COMPRESSORS}
     return {"rows": rows, "sweep": sweep, "norms": column_sq_norms(first, "filter").sqrt().tolist(),
-            "metrics": {**column_tail_indices(first), "prunable_within_1pt": prunable_fraction(sweep, unpruned)}}
+            "metrics": {**column_tail_indices(first), **own}}
 
 
-def prunable_fraction(sweep, reference_acc: float, tolerance: float = TOLERANCE) -> float:
-    """The largest swept fraction up to which test accuracy never fell more than `tolerance` below the reference."""
+def prunable_fraction(sweep, compressor: str, reference_acc: float, tolerance: float = TOLERANCE) -> float:
+    """The largest share of the hidden weights `compressor` removed, along its sweep, before test accuracy first
+    fell more than `tolerance` below the reference (a prefix rule: a later recovery does not count)."""
     kept = 0.0
-    for point in sweep:
+    for point in (p for p in sweep if p["compressor"] == compressor):
         if point["test_acc"] < reference_acc - tolerance - 1e-9:
             break
-        kept = point["fraction"]
+        kept = point["removed"]
     return kept
 
 
@@ -208,8 +216,9 @@ def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_
     for run in runs:
         if run.exp_key in analysed:
             reference = noiseless_reference(run, runs, unpruned)
-            analysed[run.exp_key]["metrics"]["prunable_within_1pt_of_noiseless"] = (
-                math.nan if math.isnan(reference) else prunable_fraction(analysed[run.exp_key]["sweep"], reference))
+            for compressor, (_, of_noiseless) in EQUAL_ACCURACY_METRICS.items():
+                analysed[run.exp_key]["metrics"][of_noiseless] = (
+                    math.nan if math.isnan(reference) else prunable_fraction(analysed[run.exp_key]["sweep"], compressor, reference))
     tables = {criterion: _criterion_table(runs, analysed, criterion, compression_error_metric) for criterion in criteria}
     summary = Path(root) / SUMMARY
     for criterion, table in tables.items():

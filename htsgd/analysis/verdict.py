@@ -18,9 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .baseline import MIN_SEEDS, NOISE_KEYS, TOLERANCE, reference_accuracy
+from .baseline import EQUAL_ACCURACY_METRICS, MIN_SEEDS, NOISE_KEYS, TOLERANCE, reference_accuracy
 
 MCE_RATIO = 0.1  # the paper's pruning criterion: removed squared norm <= 10 % of the layer's
+
+# The compressors by what they remove (`core.compress`), in the analysis' order.
+COMPRESSOR_NAMES = {"columns": "column pruning", "entries": "entrywise magnitude pruning",
+                    "rank": "singular-value truncation"}
 
 BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
 DECIDED = (BETTER, WORSE, UNCLEAR)
@@ -114,10 +118,14 @@ class Comparison:
 
     @property
     def outcome(self) -> str:
+        """At equal accuracy under column pruning, the paper's compressor."""
+        return self.outcome_under("columns")
+
+    def outcome_under(self, compressor: str) -> str:
         if self.noise_free is None:
             return NO_BASELINE
-        return equal_accuracy_outcome(converged_values(self.noisy, "prunable_within_1pt_of_noiseless"),
-                                      converged_values(self.noise_free, "prunable_within_1pt_of_noiseless"))
+        column = EQUAL_ACCURACY_METRICS[compressor][1]
+        return equal_accuracy_outcome(converged_values(self.noisy, column), converged_values(self.noise_free, column))
 
     @property
     def mce_gain(self) -> bool | None:
@@ -145,9 +153,9 @@ def comparisons(runs: pd.DataFrame) -> list[Comparison]:
     return found
 
 
-def group_sentence(found: list[Comparison]) -> str:
-    """One sentence: does noise beat no noise at equal accuracy in this group?"""
-    outcomes = [c.outcome for c in found]
+def group_sentence(found: list[Comparison], compressor: str = "columns") -> str:
+    """One sentence: does noise beat no noise at equal accuracy in this group, under `compressor`?"""
+    outcomes = [c.outcome_under(compressor) for c in found]
     decided = [o for o in outcomes if o in DECIDED]
     undecided = len(outcomes) - len(decided)
     if not found:
@@ -166,6 +174,21 @@ def group_sentence(found: list[Comparison]) -> str:
     return (f"At equal accuracy the picture is mixed, with no clear overall difference: of {len(decided)} decided "
             f"comparison{'s' if len(decided) > 1 else ''} noise is better in {decided.count(BETTER)}, worse in {decided.count(WORSE)} and not "
             f"clearly different in {decided.count(UNCLEAR)}{note}.")
+
+
+def compressor_sentences(found: list[Comparison]) -> list[str]:
+    """Per compressor, the group's sentence at equal accuracy; then which compressors, if any, favour noise: those
+    under which every decided comparison is better."""
+    sentences = [f"Under {name}: {group_sentence(found, compressor)}" for compressor, name in COMPRESSOR_NAMES.items()]
+    favouring = [name for compressor, name in COMPRESSOR_NAMES.items()
+                 if _decided(found, compressor) and all(o == BETTER for o in _decided(found, compressor))]
+    sentences.append(f"Compressors that favour noise at equal accuracy: {', '.join(favouring)}." if favouring else
+                     "No compressor favours noise at equal accuracy in this group.")
+    return sentences
+
+
+def _decided(found: list[Comparison], compressor: str) -> list[str]:
+    return [o for o in (c.outcome_under(compressor) for c in found) if o in DECIDED]
 
 
 def mce_sentence(found: list[Comparison]) -> str:
@@ -211,4 +234,20 @@ def comparison_table(found: list[Comparison]) -> pd.DataFrame:
         f"{within}: no noise": cells(c.noise_free, "prunable_within_1pt_of_noiseless", ".2f"),
         "at equal accuracy": c.outcome,
     } for c in found])
+
+
+def compressor_table(found: list[Comparison]) -> pd.DataFrame:
+    """Per comparison and compressor: the share of hidden weights removable within TOLERANCE of no noise's
+    median accuracy, for noise and for no noise as median (range, n), and the outcome."""
+    def cells(rows, column):
+        return "–" if rows is None else median_range(converged_values(rows, column), ".2f")
+
+    return pd.DataFrame([{
+        "noise setting": c.noisy["setting_label"].iloc[0],
+        "width": c.noisy["width"].iloc[0],
+        "compressor": name,
+        "removable within 1 pt of no noise's median: noise": cells(c.noisy, EQUAL_ACCURACY_METRICS[compressor][1]),
+        "removable within 1 pt of no noise's median: no noise": cells(c.noise_free, EQUAL_ACCURACY_METRICS[compressor][1]),
+        "at equal accuracy": c.outcome_under(compressor),
+    } for c in found for compressor, name in COMPRESSOR_NAMES.items()])
 

@@ -93,7 +93,8 @@ def analysis_settings(group_dir) -> dict:
 
 
 def recorded_analysis(group_dir, run_id: str, settings: dict) -> dict:
-    """The group analysis' numbers for one run: {"sweep": {fraction: row}, "mce": {ratio: row}} (empty without);
+    """The group analysis' numbers for one run: {"sweep": {fraction: row of the column compressor's sweep},
+    "mce": {ratio: row}} (empty without);
     look a value up with `amount_key`."""
     summary = Path(group_dir) / names.SUMMARY
     found = {"sweep": {}, "mce": {}}
@@ -103,7 +104,10 @@ def recorded_analysis(group_dir, run_id: str, settings: dict) -> dict:
              "criterion_ratio")):
         if path.is_file():
             table = pd.read_csv(path, dtype={"exp_key": str, "error": str})
-            rows = table[(table["exp_key"] == run_id) & table["test_acc"].notna()].to_dict("records")
+            rows = table[(table["exp_key"] == run_id) & table["test_acc"].notna()]
+            if kind == "sweep":  # the slider prunes columns: the column compressor's sweep
+                rows = rows[rows["compressor"] == "columns"]
+            rows = rows.to_dict("records")
             found[kind] = {amount_key(row[column]): row for row in rows}
     return found
 
@@ -322,8 +326,9 @@ class PruneView:
         kind = "sweep" if p["criterion"] == "parameter_ratio" else "mce"
         recorded = self.reference.get(kind, {}).get(amount_key(p["amount"]))
         if recorded is not None:
-            lines.append(f"The record's analysis here: test {_pct(float(recorded['test_acc']))}, pruning ratio "
-                         f"{float(recorded['pruning_ratio']):.3f}.")
+            share = (f"share of hidden weights removed {float(recorded['removed']):.3f}" if kind == "sweep" else
+                     f"pruning ratio {float(recorded['pruning_ratio']):.3f}")
+            lines.append(f"The record's analysis here: test {_pct(float(recorded['test_acc']))}, {share}.")
         lines.append(f"<b>mce {MCE_RATIO:g}</b> (the paper's point: the smallest columns holding at most "
                      f"{MCE_RATIO * 100:.0f} % of each layer's squared norm): {m['fraction_removed'] * 100:.1f} % of hidden columns "
                      f"removed, pruning ratio {m['pruning_ratio']:.3f}, train {_pct(m['train_acc'])}, "

@@ -42,7 +42,7 @@ def setting_colors(runs: pd.DataFrame) -> dict:
     return {setting: cmap(i % cmap.N) for i, setting in enumerate(settings)}
 
 
-def _panels(n: int, sharey=False, max_columns: int = 4):
+def panels(n: int, sharey=False, max_columns: int = 4):
     """A figure with `n` panels in rows of at most `max_columns`."""
     columns = min(n, max_columns)
     rows = math.ceil(n / columns)
@@ -73,7 +73,7 @@ def accuracy_vs_pruned_figure(runs: pd.DataFrame, sweep: pd.DataFrame, title: st
     drawn = runs[runs["id"].isin(curves)]
     widths = sorted(drawn["width"].unique())
     colors = setting_colors(runs)
-    fig, axes = _panels(len(widths), sharey=True)
+    fig, axes = panels(len(widths), sharey=True)
     for ax, width in zip(axes, widths):
         for setting, rows in drawn[drawn["width"] == width].groupby("setting", sort=False):
             _draw_sweeps(ax, rows, curves, colors[setting])
@@ -128,7 +128,7 @@ def training_stability_figure(runs: pd.DataFrame, histories: dict, title: str) -
     with_history = runs[runs["id"].isin(histories)]
     width = with_history["width"].max()
     settings = list(with_history[with_history["width"] == width].groupby("setting", sort=False))
-    fig, axes = _panels(len(settings), sharey=True)
+    fig, axes = panels(len(settings), sharey=True)
     seed_colors = matplotlib.colormaps["tab10"]
     for ax, (_, rows) in zip(axes, settings):
         for i, run in enumerate(rows.itertuples()):
@@ -166,7 +166,7 @@ def column_norms_figure(runs: pd.DataFrame, norms: pd.DataFrame, title: str) -> 
     drawn = runs[runs["id"].isin(by_run)]
     widths = sorted(drawn["width"].unique())
     colors = setting_colors(runs)
-    fig, axes = _panels(len(widths), sharey=True)
+    fig, axes = panels(len(widths), sharey=True)
     for ax, width in zip(axes, widths):
         largest = 1.0
         for setting, rows in drawn[drawn["width"] == width].groupby("setting", sort=False):
@@ -236,18 +236,26 @@ def width_figure(runs: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def _draw_against_width(ax, rows: pd.DataFrame, metric: str, color, dodge: float):
-    """One setting: its seeds jittered around each width (by `dodge` decades, then by seed), its median line."""
+def draw_seeds(ax, rows: pd.DataFrame, metric: str, color, dodge: float) -> pd.Series:
+    """One setting: its seeds jittered around each width (by `dodge` decades, then by seed), filled when
+    converged, and the median of its converged values as a line named after the setting; returns the seeds' x."""
     rank = rows.groupby("width").cumcount() - (rows.groupby("width")["id"].transform("size") - 1) / 2
     x = rows["width"] * 10 ** (dodge + SPREAD * rank)
     converged = rows["converged"].to_numpy()
     ax.scatter(x[converged], rows[metric][converged], color=color, s=20, alpha=0.85)
     if not converged.all():
         ax.scatter(x[~converged], rows[metric][~converged], facecolors="none", edgecolors=color, s=20)
-    median = rows[converged].groupby("width")[metric].median()
+    median = rows[converged].groupby("width")[metric].median().dropna()
     if len(median):
         ax.plot(median.index * 10 ** dodge, median.to_numpy(), color=color, lw=1.5,
                 label=rows["setting_label"].iloc[0])
+    return x
+
+
+def _draw_against_width(ax, rows: pd.DataFrame, metric: str, color, dodge: float):
+    """`draw_seeds`, with the outliers labelled by seed."""
+    x = draw_seeds(ax, rows, metric, color, dodge)
+    converged = rows["converged"].to_numpy()
     for _, configuration in rows[converged].groupby("width"):
         flagged = outlier_mask(configuration[metric], OUTLIER_FLOORS[metric])
         for key, seed in zip(configuration.index[flagged], configuration["seed"][flagged]):

@@ -20,15 +20,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis import verdict
+from ..analysis import trend, verdict
 from ..analysis.analyze import RUN_METRICS
-from ..analysis.baseline import BASELINE_KEYS, NOISE_KEYS, TOLERANCE, is_noisy
+from ..analysis.baseline import BASELINE_KEYS, EQUAL_ACCURACY_METRICS, NOISE_KEYS, TOLERANCE, is_noisy
 from ..core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TrainConfig
 from ..core.data import TEST_SET_SIZE
 from ..record import storage
 from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, COUNTED, FIGURES, HISTORY, NOT_ANALYSED, PROVENANCE,
                             RUNS_CSV, SUMMARY, TABLES, VERDICT_MD, results_csv, sweep_csv)
-from . import figures
+from . import figures, trend_figures
 
 MCE_RATIO = verdict.MCE_RATIO
 # The analysis settings a report reads by default: a group's defaults.
@@ -50,6 +50,10 @@ METRICS = {
     "pruning_ratio": (f"pruning ratio at mce {MCE_RATIO:g}", ".3f"),
     "prunable_within_1pt": (f"fraction prunable within {TOLERANCE:g} pt of own acc", ".2f"),
     "prunable_within_1pt_of_noiseless": (f"fraction prunable within {TOLERANCE:g} pt of no noise's median", ".2f"),
+    "entries_within_1pt_of_noiseless": (f"entrywise: share removable within {TOLERANCE:g} pt of no noise's median",
+                                        ".2f"),
+    "rank_within_1pt_of_noiseless": (f"singular values: share removable within {TOLERANCE:g} pt of no noise's median",
+                                     ".2f"),
     "hill_alpha": ("Hill α̂", ".2f"),
     "block_alpha": ("block α̂", ".2f"),
     "steps": ("steps", ".0f"),
@@ -60,12 +64,24 @@ STATS = ("median", "mean", "std", "min", "max")
 ANALYSIS_COLUMNS = ["analysis_status", "analysis_error", *RUN_METRICS, "test_acc_before", "pruned_test_acc",
                     "pruning_ratio"]
 
+# The compressors by name, each with its column of fractions removable within TOLERANCE of no noise's median.
+TREND_COLUMNS = {name.capitalize(): EQUAL_ACCURACY_METRICS[compressor][1]
+                 for compressor, name in verdict.COMPRESSOR_NAMES.items()}
+COMPRESSOR_RULE = (
+    "Each compressor removes a growing share of every hidden layer's weights in 2 % steps: whole columns (hidden "
+    "units) smallest norm first; single entries smallest magnitude first; or the smallest singular values, where a "
+    "rank-k factorisation counts k·(rows + cols) parameters. A seed's value is the share of hidden weights removed "
+    f"at the last step before its test accuracy first falls more than {TOLERANCE:g} point below no noise's median "
+    "accuracy; the outcome follows the rule above. Every run's accuracy at every step is in summary/sweep_*.csv.")
+
 SUMMARY_MD, SUMMARY_CSV = "pruning_summary.md", "pruning_summary.csv"
 PER_SEED_MD, PER_SEED_CSV = "pruning_per_seed.md", "pruning_per_seed.csv"
 ACCURACY_VS_PRUNED_PNG = "accuracy_vs_pruned_fraction.png"
 TRAINING_STABILITY_PNG = "training_stability.png"
 COLUMN_NORMS_PNG = "column_norms.png"
 RATIO_VS_WIDTH_PNG = "pruning_ratio_vs_width.png"
+EQUAL_ACCURACY_VS_WIDTH_PNG = "equal_accuracy_vs_width.png"
+GAP_VS_WIDTH_PNG = "equal_accuracy_gap_vs_width.png"
 
 
 # ---------------------------------------------------------------- inputs
@@ -101,13 +117,13 @@ def read_analysis(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame 
     return analysis
 
 
-def read_sweep(group_dir, ids, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | None:
-    """The fine equal-accuracy sweep (exp_key, fraction, test_acc, ...) of the runs `ids`; None if absent."""
+def read_sweep(group_dir, ids, analysis: dict = DEFAULT_ANALYSIS, compressor: str = "columns") -> pd.DataFrame | None:
+    """One compressor's equal-accuracy sweep (exp_key, fraction, removed, test_acc) of the runs `ids`; None if absent."""
     path = Path(group_dir) / SUMMARY / sweep_csv(analysis["pruning_type"])
     if not path.is_file():
         return None
     sweep = pd.read_csv(path, dtype={"exp_key": str})
-    return sweep[sweep["exp_key"].isin(ids)]
+    return sweep[sweep["exp_key"].isin(ids) & (sweep["compressor"] == compressor)]
 
 
 def read_column_norms(group_dir, ids) -> pd.DataFrame | None:
@@ -175,6 +191,7 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     runs = runs.drop(columns=["analysis_status", "analysis_error"])
     runs["accuracy_change"] = runs["pruned_test_acc"] - runs["test_acc_before"]
     runs["converged"] = runs["status"].isin(COUNTED)
+    runs["arm"] = [arm_label(r) for r in runs.itertuples()]
     runs["noisy"] = [is_noisy(flags) for flags in runs[["iterate_noise"]].to_dict("records")]
     for column, key_fields in (("configuration", CONFIGURATION_FIELDS), ("setting", SETTING_FIELDS),
                                ("baseline", list(BASELINE_KEYS))):
@@ -182,6 +199,11 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     runs = runs.sort_values(SORT_FIELDS, kind="stable").reset_index(drop=True)
     runs["setting_label"] = setting_labels(runs)
     return runs
+
+
+def arm_label(run) -> str:
+    """Which arm of a width trend a run belongs to: stopped at its convergence accuracy, or a fixed number of steps."""
+    return f"fixed {run.iterations} steps" if run.train_to_cap else f"stop at {run.convergence_accuracy:g} %"
 
 
 def _status(run_status: str, analysis_status) -> str:
@@ -297,6 +319,13 @@ def table_notes(runs: pd.DataFrame) -> str:
     """The paragraphs above every table: the flags shared by every row, and what one test image is worth."""
     fixed = [f for f in SETTING_FIELDS if f not in NOISE_KEYS and runs[f].nunique(dropna=False) == 1]
     lines = ["Same in every row: " + ", ".join(f"{f} {_format_value(runs[f].iloc[0])}" for f in fixed) + "."]
+    if runs["train_to_cap"].any():
+        lines.append("Runs with train_to_cap (the fixed-step arm) train all their steps whatever their accuracy; one "
+                     "that takes them all has status completed and counts like a converged run: \"converged\" in "
+                     "these tables and statistics includes it.")
+    if runs["train_size"].any():
+        lines.append("train_size n > 0: the run trained on a fixed stratified subset of n training images, the same "
+                     "for every run; its train accuracy is on that subset.")
     for dataset in runs["dataset"].unique():
         size = TEST_SET_SIZE.get(dataset)
         lines.append(f"Test set of {dataset}: size unknown to the report." if size is None else
@@ -308,9 +337,15 @@ def verdict_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
     """verdict.md: the group's sentence on equal accuracy, the sentence on mce, the table, the rule."""
     found = verdict.comparisons(runs)
     table = markdown_table(verdict.comparison_table(found)) if found else "No noisy configuration in this group.\n"
+    by_compressor = ""
+    if found:
+        sentences = "".join(f"- {sentence}\n" for sentence in verdict.compressor_sentences(found))
+        by_compressor = (f"## Three compressors at equal accuracy\n\n{sentences}\n"
+                         f"{markdown_table(verdict.compressor_table(found))}\n{COMPRESSOR_RULE}\n\n")
     return (f"# {title}\n\n**{verdict.group_sentence(found)}** {verdict.mce_sentence(found)}\n\n{table}\n"
             f"{verdict.RULE}\n\nAccuracy change is pruned minus unpruned test accuracy. Medians and ranges are "
-            "over converged seeds only (n = seeds with a value).\n\n" + notes)
+            "over converged seeds only (n = seeds with a value).\n\n" + by_compressor
+            + trend.trend_markdown(trend.trend_table(runs, TREND_COLUMNS)) + "\n" + notes)
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -375,3 +410,9 @@ def _figures(group: Path, runs: pd.DataFrame, title: str, analysis: dict):
            "no rows for this grid in summary/column_norms.csv.gz (run `htsgd analyze`)")
     yield (RATIO_VS_WIDTH_PNG, runs["pruning_ratio"].notna().any(), lambda: figures.width_figure(runs, title),
            "no run has a pruning ratio at mce 0.1 (run `htsgd analyze`)")
+    enough_widths = runs["width"].nunique() >= trend.MIN_WIDTHS
+    why_not = f"fewer than {trend.MIN_WIDTHS} widths: no trend"
+    yield (EQUAL_ACCURACY_VS_WIDTH_PNG, enough_widths,
+           lambda: trend_figures.equal_accuracy_width_figure(runs, TREND_COLUMNS, title), why_not)
+    yield (GAP_VS_WIDTH_PNG, enough_widths, lambda: trend_figures.gap_figure(
+        {name: trend.gap_by_width(runs, column) for name, column in TREND_COLUMNS.items()}, runs, title), why_not)

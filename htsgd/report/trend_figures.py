@@ -1,0 +1,112 @@
+"""The figures of the trend with width (`htsgd.analysis.trend`), each built by a function that returns its `Figure`.
+
+Drawn as in `figures`: on `Figure`, never through pyplot; a colour per `setting` (`figures.setting_colors`),
+`setting_label` in legends; one row of panels per arm, widths on a log2 axis labelled by the widths measured.
+Every seed is drawn (hollow: not converged); medians and gaps are over converged seeds only. Where nothing can
+be drawn a figure says so instead of raising, so that a report of a small group still builds.
+"""
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
+
+from ..analysis.baseline import MIN_SEEDS, TOLERANCE
+from ..analysis.trend import LEVEL_TEXT
+from .figures import DODGE, panels, draw_seeds, setting_colors
+
+NOTHING_TO_DRAW = "no widths with enough converged seeds"
+
+
+def equal_accuracy_width_figure(runs: pd.DataFrame, columns: dict, title: str) -> Figure:
+    """Per arm a row: one panel per compressor (`columns`: display name -> column) with the fraction removable
+    at equal accuracy against width, and a last panel with the steps each run took, so that a trend in the
+    fractions can be read beside how long the runs trained."""
+    suptitle = (f"{title}: fraction of the layer removable within {TOLERANCE:g} pt of no noise's median accuracy, "
+                "against width\npoints: each seed (hollow: not converged); lines: median of converged seeds; "
+                "last panel: steps each run took")
+    if runs.empty:
+        return _nothing_drawn(suptitle, "no runs")
+    panels = {**columns, "steps taken": "steps"}
+    colors = setting_colors(runs)
+    fig, rows = _grid(len(runs["arm"].unique()), len(panels))
+    for axes, (arm, arm_runs) in zip(rows, runs.groupby("arm", sort=False)):
+        settings = list(arm_runs.groupby("setting", sort=False))
+        for ax, (name, column) in zip(axes, panels.items()):
+            for i, (setting, seeds) in enumerate(settings):
+                draw_seeds(ax, seeds, column, colors[setting], DODGE * (i - (len(settings) - 1) / 2))
+            _width_axis(ax, arm_runs["width"])
+            ax.set_title(f"{arm}: {name}", fontsize="medium")
+            ax.set_ylabel("steps taken" if column == "steps" else "fraction removable")
+            if column == "steps":
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(-0.02, 1.02)
+        _legend(axes)
+    fig.suptitle(suptitle, fontsize="medium")
+    return fig
+
+
+def gap_figure(gaps_by_compressor: dict, runs: pd.DataFrame, title: str) -> Figure:
+    """Per arm a row, per compressor a panel (`gaps_by_compressor`: display name -> `trend.gap_by_width`): each
+    noisy setting's gap to no noise against width, with its bootstrap interval as a band, and a line at 0."""
+    suptitle = (f"{title}: gap to no noise (noise − no noise) in the fraction removable at equal accuracy, "
+                f"against width\nlines: gap of the medians over converged seeds (at least {MIN_SEEDS} per side); "
+                f"bands: {LEVEL_TEXT} bootstrap interval over seeds")
+    drawn = {arm for gaps in gaps_by_compressor.values() for arm in gaps["arm"]}
+    if not drawn:
+        return _nothing_drawn(suptitle, NOTHING_TO_DRAW)
+    colors = setting_colors(runs)
+    setting_of = dict(zip(runs["setting_label"], runs["setting"]))
+    arms = [arm for arm in dict.fromkeys(runs["arm"]) if arm in drawn]
+    fig, rows = _grid(len(arms), len(gaps_by_compressor))
+    for axes, arm in zip(rows, arms):
+        for ax, (name, gaps) in zip(axes, gaps_by_compressor.items()):
+            arm_gaps = gaps[gaps["arm"] == arm]
+            for label, setting_gaps in arm_gaps.groupby("setting_label", sort=False):
+                color = colors[setting_of[label]]
+                ax.plot(setting_gaps["width"], setting_gaps["gap"], color=color, marker="o", lw=1.5, label=label)
+                ax.fill_between(setting_gaps["width"], setting_gaps["gap_low"], setting_gaps["gap_high"],
+                                color=color, alpha=0.2, lw=0)
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_title(f"{arm}: {name}", fontsize="medium")
+            ax.set_ylabel("gap in the fraction removable")
+            if arm_gaps.empty:
+                ax.text(0.5, 0.5, NOTHING_TO_DRAW, ha="center", va="center", transform=ax.transAxes)
+            else:
+                _width_axis(ax, arm_gaps["width"])
+                ax.legend(fontsize="x-small", loc="best")
+    fig.suptitle(suptitle, fontsize="medium")
+    return fig
+
+
+def _grid(rows: int, columns: int) -> tuple:
+    """A figure with `rows` rows of `columns` panels, and its axes row by row."""
+    fig, axes = panels(rows * columns, max_columns=columns)
+    return fig, [axes[i:i + columns] for i in range(0, len(axes), columns)]
+
+
+def _width_axis(ax, widths):
+    """A log2 width axis with the widths measured as its ticks."""
+    widths = sorted(widths.unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(widths, labels=[str(w) for w in widths])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("width (hidden units)")
+
+
+def _legend(axes):
+    """The settings' legend on the first of `axes` that has a median line (a setting without converged seeds
+    has none anywhere)."""
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small", loc="best")
+            return
+
+
+def _nothing_drawn(suptitle: str, why: str) -> Figure:
+    """A figure whose one panel says why nothing is drawn."""
+    fig, (ax,) = panels(1)
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    fig.suptitle(suptitle, fontsize="medium")
+    return fig
