@@ -113,3 +113,9 @@ def test_bad_arguments_are_named():
         compress_model(fcn(), "svd", 0.5)
     with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\]"):
         compress_model(fcn(), "rank", 1.5)
+
+
+def test_the_analysis_names_a_metric_for_every_compressor():
+    from htsgd.analysis.baseline import EQUAL_ACCURACY_METRICS
+
+    assert tuple(EQUAL_ACCURACY_METRICS) == COMPRESSORS

@@ -181,7 +181,8 @@ def trend_sentence(row) -> str:
     at the narrowest and the widest width (fractions of the layer), the slope per doubling with its interval,
     and for a narrowing gap where it would close or that the data do not reach that far."""
     compressor = row["compressor"][:1].upper() + row["compressor"][1:]
-    sentence = (f"{compressor}, {row['setting']} ({row['arm']}): the gap to no noise {row['outcome']} with width, "
+    named = row["setting"] if row["arm"] in row["setting"] else f"{row['setting']} ({row['arm']})"  # arm once
+    sentence = (f"{compressor}, {named}: the gap to no noise {row['outcome']} with width, "
                 f"from {signed(row['first_gap'], 2)} at width {row['first_width']} to {signed(row['last_gap'], 2)} "
                 f"at width {row['last_width']} (slope {signed(row['slope'], 3)} per doubling, {LEVEL_TEXT} "
                 f"interval {signed(row['slope_low'], 3)} to {signed(row['slope_high'], 3)})")

@@ -201,6 +201,9 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     return runs
 
 
+ARM_FIELDS = ("train_to_cap", "iterations", "convergence_accuracy")  # what `arm_label` reads
+
+
 def arm_label(run) -> str:
     """Which arm of a width trend a run belongs to: stopped at its convergence accuracy, or a fixed number of steps."""
     return f"fixed {run.iterations} steps" if run.train_to_cap else f"stop at {run.convergence_accuracy:g} %"
@@ -225,8 +228,12 @@ def setting_labels(runs: pd.DataFrame) -> list[str]:
     settings would still read the same (say, no-noise runs with different unused σ), the flags that tell
     them apart are added."""
     varying = [f for f in SETTING_FIELDS if f not in NOISE_KEYS and runs[f].nunique(dropna=False) > 1]
+    arms = runs["arm"].nunique() > 1  # then the arm names its flags: "fixed 400 steps", "stop at 99 %"
+    if arms:
+        varying = [f for f in varying if f not in ARM_FIELDS]
     labels = pd.Series([", ".join([noise_label(r.iterate_noise, r.iterate_noise_alpha, r.iterate_noise_scale)]
-                                  + [f"{f}={_format_value(getattr(r, f))}" for f in varying])
+                                  + [f"{f}={_format_value(getattr(r, f))}" for f in varying]
+                                  + ([r.arm] if arms else []))
                         for r in runs.itertuples()], index=runs.index)
     for _, rows in runs.groupby(labels, sort=False):
         if rows["setting"].nunique() > 1:

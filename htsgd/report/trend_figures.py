@@ -12,7 +12,7 @@ from matplotlib.ticker import NullLocator
 
 from ..analysis.baseline import MIN_SEEDS, TOLERANCE
 from ..analysis.trend import LEVEL_TEXT
-from .figures import DODGE, panels, draw_seeds, setting_colors
+from .figures import DODGE, draw_seeds, panels, setting_colors
 
 NOTHING_TO_DRAW = "no widths with enough converged seeds"
 
@@ -26,12 +26,12 @@ def equal_accuracy_width_figure(runs: pd.DataFrame, columns: dict, title: str) -
                 "last panel: steps each run took")
     if runs.empty:
         return _nothing_drawn(suptitle, "no runs")
-    panels = {**columns, "steps taken": "steps"}
+    shown = {**columns, "steps taken": "steps"}
     colors = setting_colors(runs)
-    fig, rows = _grid(len(runs["arm"].unique()), len(panels))
+    fig, rows = _grid(len(runs["arm"].unique()), len(shown))
     for axes, (arm, arm_runs) in zip(rows, runs.groupby("arm", sort=False)):
         settings = list(arm_runs.groupby("setting", sort=False))
-        for ax, (name, column) in zip(axes, panels.items()):
+        for ax, (name, column) in zip(axes, shown.items()):
             for i, (setting, seeds) in enumerate(settings):
                 draw_seeds(ax, seeds, column, colors[setting], DODGE * (i - (len(settings) - 1) / 2))
             _width_axis(ax, arm_runs["width"])
