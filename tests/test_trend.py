@@ -129,18 +129,19 @@ def test_signed_keeps_the_sign_of_a_value_that_rounds_to_zero():
         "+0.06", "−0.58", "−0.00", "+0.00", "+0.00", "+0.00"]
 
 
-@pytest.mark.parametrize("gaps, slope_interval, narrowest_interval, widest_interval, outcome", [
-    ([-0.3, -0.2, -0.1], (0.05, 0.1), (-0.35, -0.25), (-0.15, -0.05), trend.NARROWS),
-    ([-0.3, -0.2, -0.1], (0.05, 0.1), (-0.35, -0.25), (-0.2, 0.0), trend.CLOSES),  # the interval touches 0
-    ([-0.3, 0.0, 0.2], (0.05, 0.3), (-0.35, -0.25), (0.1, 0.3), trend.CLOSES),  # changed sign
-    ([-0.1, -0.2, -0.3], (-0.1, -0.05), (-0.15, -0.05), (-0.35, -0.25), trend.WIDENS),
-    # a narrowest gap not told from 0 can only open, whichever way it then goes: +0.03 to -0.25 widens
-    ([0.03, -0.1, -0.25], (-0.2, -0.1), (-0.05, 0.1), (-0.3, -0.2), trend.WIDENS),
-    ([0.0, 0.0, 0.0], (0.0, 0.0), (0.0, 0.0), (0.0, 0.0), trend.NO_TREND),
-    ([-0.3, -0.2, -0.1], (-0.01, 0.1), (-0.35, -0.25), (-0.2, 0.0), trend.NO_TREND),
+@pytest.mark.parametrize("gaps, slope_interval, widest_interval, outcome", [
+    ([-0.3, -0.2, -0.1], (0.05, 0.1), (-0.15, -0.05), trend.NARROWS),
+    ([-0.3, -0.2, -0.1], (0.05, 0.1), (-0.2, 0.0), trend.CLOSES),  # the interval touches 0
+    ([-0.3, 0.0, 0.2], (0.05, 0.3), (0.1, 0.3), trend.CLOSES),  # crossed 0, smaller on the other side
+    ([-0.1, -0.2, -0.3], (-0.1, -0.05), (-0.35, -0.25), trend.WIDENS),
+    # crossing 0 and ending larger on the other side widens: +0.03 to -0.25
+    ([0.03, -0.1, -0.25], (-0.2, -0.1), (-0.3, -0.2), trend.WIDENS),
+    ([0.0, -0.1, -0.2], (-0.1, -0.1), (-0.2, -0.2), trend.WIDENS),  # g0 = 0: the mean gap's sign, negative
+    ([0.0, 0.0, 0.0], (0.0, 0.0), (0.0, 0.0), trend.NO_TREND),
+    ([-0.3, -0.2, -0.1], (-0.01, 0.1), (-0.2, 0.0), trend.NO_TREND),
 ])
-def test_classify_on_hand_cases(gaps, slope_interval, narrowest_interval, widest_interval, outcome):
-    assert trend.classify(gaps, *slope_interval, narrowest_interval, widest_interval) == outcome
+def test_classify_on_hand_cases(gaps, slope_interval, widest_interval, outcome):
+    assert trend.classify(gaps, *slope_interval, widest_interval) == outcome
 
 
 # ---------------------------------------------------------------- which runs count

@@ -44,9 +44,10 @@ RULE = (
     f"percentile intervals over {BOOTSTRAP_SAMPLES} bootstrap samples that resample each side's seeds at every "
     f"width, with replacement (fixed seed {BOOTSTRAP_SEED}, so the numbers regenerate). **{NO_TREND}**: the "
     f"slope's interval contains 0; **{NARROWS}**: it excludes 0 and the gap moves toward 0 (the slope's sign is "
-    "opposite to the gap's at the narrowest width, whose interval excludes 0); **closes**: it narrows and at the "
-    f"widest width the gap's interval contains 0 or the gap has changed sign; **{WIDENS}**: the gap moves away "
-    "from 0, or from a narrowest gap whose interval contains 0. Where the gap narrows but has not closed, the width at which the "
+    "opposite to the gap's at the narrowest width, or to the mean gap's where that one is 0); **closes**: it "
+    "narrows and at the widest width the gap's interval contains 0, or the gap has changed sign and is smaller "
+    f"than at the narrowest width; **{WIDENS}**: the gap moves away from 0, or crosses it and ends larger on the "
+    "other side. Where the gap narrows but has not closed, the width at which the "
     f"fitted line reaches 0 is stated only when it is at most {CLOSING_REACH:g}× the widest width measured."
 )
 
@@ -109,17 +110,19 @@ def _slopes(x: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     return ((gaps - gaps.mean(axis=-1, keepdims=True)) * dx).sum(axis=-1) / (dx * dx).sum()
 
 
-def classify(gaps, slope_low: float, slope_high: float, narrowest: tuple, widest: tuple) -> str:
+def classify(gaps, slope_low: float, slope_high: float, widest: tuple) -> str:
     """One of NARROWS, CLOSES, WIDENS, NO_TREND (see RULE), from the gaps (narrowest first), the slope's
-    interval and the intervals of the gap at the narrowest and at the widest width."""
+    interval and the interval of the gap at the widest width."""
     if slope_low <= 0 <= slope_high:
         return NO_TREND
     gaps = np.asarray(gaps, dtype=float)
-    start = 0 if narrowest[0] <= 0 <= narrowest[1] else np.sign(gaps[0])  # a gap not told from 0 can only open
+    start = np.sign(gaps[0]) or np.sign(gaps.mean())
     if start == 0 or np.sign(slope_low) == start:
         return WIDENS
-    if widest[0] <= 0 <= widest[1] or np.sign(gaps[-1]) == -start:
+    if widest[0] <= 0 <= widest[1]:
         return CLOSES
+    if np.sign(gaps[-1]) == -start:  # crossed 0: closed, or opened wider on the other side
+        return CLOSES if abs(gaps[-1]) < abs(gaps[0]) else WIDENS
     return NARROWS
 
 
@@ -151,9 +154,8 @@ def _trend_record(compressor: str, rows: pd.DataFrame, samples: np.ndarray) -> d
     x = np.log2(widths.astype(float))
     slope = float(_slopes(x, gaps))
     slope_low, slope_high = (float(v) for v in _interval(_slopes(x, samples)))
-    narrowest, widest = rows.iloc[0], rows.iloc[-1]
-    outcome = classify(gaps, slope_low, slope_high, (narrowest["gap_low"], narrowest["gap_high"]),
-                       (widest["gap_low"], widest["gap_high"]))
+    widest = rows.iloc[-1]
+    outcome = classify(gaps, slope_low, slope_high, (widest["gap_low"], widest["gap_high"]))
     record = {
         "arm": widest["arm"], "setting": widest["setting_label"], "compressor": compressor, "widths": len(rows),
         "first_width": int(widths[0]), "last_width": int(widths[-1]), "first_gap": float(gaps[0]),

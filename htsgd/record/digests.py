@@ -3,8 +3,9 @@
 A number is only as new as the code that could have changed it, and no newer code than that should
 redo it. So each stage has its own code: training depends on `htsgd/core/`, the module that writes
 a run (`record/trained_run.py`) and the train notebook (the core's compression code is the analysis',
-not training's); the analysis on the core and `analysis/`;
-the report on `report/`, `analysis/` (the verdict) and the report notebook. A notebook counts by
+not training's); each run's analysis on the core and the analysis modules it runs (`analyze`,
+`baseline`, `tail_index`); the report on `report/`, the verdict and the trend with width (which read
+the analysis' tables, so an edit of theirs analyses nothing again) and the report notebook. A notebook counts by
 its code cells other than the parameters (which a run records anyway), so neither prose nor
 injected values make a stage stale. Digests are of content: a `git checkout` that leaves the files
 as they were changes nothing.
@@ -20,8 +21,10 @@ TRAIN, ANALYSIS, REPORT = "train", "analysis", "report"
 STAGE_CODE = {
     TRAIN: tuple(f"htsgd/core/{name}.py" for name in ("__init__", "config", "data", "models", "noise", "evaluate",
                                                           "train")) + ("htsgd/record/trained_run.py",),
-    ANALYSIS: ("htsgd/core", "htsgd/analysis"),
-    REPORT: ("htsgd/report", "htsgd/analysis"),
+    ANALYSIS: ("htsgd/core",) + tuple(f"htsgd/analysis/{name}.py" for name in ("__init__", "analyze", "baseline",
+                                                                               "tail_index")),
+    REPORT: ("htsgd/report",) + tuple(f"htsgd/analysis/{name}.py" for name in ("__init__", "baseline", "verdict",
+                                                                              "trend")),
 }
 STAGE_NOTEBOOK = {TRAIN: "notebooks/train.ipynb", ANALYSIS: "notebooks/analyze.ipynb", REPORT: "notebooks/report.ipynb"}
 PARAMETER_TAGS = {"parameters", "injected-parameters"}
