@@ -94,7 +94,8 @@ def test_closes_when_the_gap_changes_sign_or_its_interval_at_the_widest_width_co
     row = only_row(linear_gap(-0.3, 0.1))
     assert math.isnan(row["closing_width"])
     assert row["sentence"].endswith("from −0.30 at width 500 to +0.10 at width 8000 (slope +0.100 per doubling, "
-                                    "90 % interval +0.100 to +0.100); it has changed sign.")
+                                    "90 % interval +0.100 to +0.100); it has changed sign (noise's median 0.70, "
+                                    "no noise's 0.60).")
     # gaps −0.4 to −0.1 without spread, then noisy seeds 0.50 to 0.70 at width 8000: median gap −0.02
     runs = pd.concat([linear_gap(-0.4, 0.1, widths=WIDTHS[:4]),
                       table(seeds(NO_NOISE, 8000, [0.6] * 3), seeds(TYPE1, 8000, [0.5, 0.56, 0.58, 0.64, 0.7]))])
@@ -103,7 +104,8 @@ def test_closes_when_the_gap_changes_sign_or_its_interval_at_the_widest_width_co
     assert row["last_gap_low"] < 0 < row["last_gap_high"] and row["slope_low"] > 0
     assert row["outcome"] == trend.CLOSES and math.isnan(row["closing_width"])
     assert row["sentence"].endswith(f"; at width 8000 its 90 % interval, {trend.signed(row['last_gap_low'], 2)} "
-                                    f"to {trend.signed(row['last_gap_high'], 2)}, contains 0.")
+                                    f"to {trend.signed(row['last_gap_high'], 2)}, contains 0 (noise's median 0.58, "
+                                    "no noise's 0.60).")
 
 
 def test_widens_sentence():

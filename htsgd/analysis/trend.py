@@ -32,7 +32,7 @@ NARROWS, CLOSES, WIDENS, NO_TREND = "narrows", "closes", "widens", "shows no tre
 GAP_COLUMNS = ["arm", "setting_label", "width", "n_noisy", "n_noise_free", "noisy_median", "noise_free_median",
                "gap", "gap_low", "gap_high"]
 TREND_COLUMNS = ["arm", "setting", "compressor", "widths", "first_width", "last_width", "first_gap", "last_gap",
-                 "last_gap_low", "last_gap_high", "slope", "slope_low", "slope_high", "outcome", "closing_width",
+                 "last_gap_low", "last_gap_high", "last_noisy", "last_noise_free", "slope", "slope_low", "slope_high", "outcome", "closing_width",
                  "sentence"]
 
 RULE = (
@@ -160,7 +160,8 @@ def _trend_record(compressor: str, rows: pd.DataFrame, samples: np.ndarray) -> d
         "arm": widest["arm"], "setting": widest["setting_label"], "compressor": compressor, "widths": len(rows),
         "first_width": int(widths[0]), "last_width": int(widths[-1]), "first_gap": float(gaps[0]),
         "last_gap": float(gaps[-1]), "last_gap_low": float(widest["gap_low"]),
-        "last_gap_high": float(widest["gap_high"]), "slope": slope, "slope_low": slope_low,
+        "last_gap_high": float(widest["gap_high"]), "last_noisy": float(widest["noisy_median"]),
+        "last_noise_free": float(widest["noise_free_median"]), "slope": slope, "slope_low": slope_low,
         "slope_high": slope_high, "outcome": outcome,
         "closing_width": closing_width(widths, gaps, slope) if outcome == NARROWS else math.nan}
     record["sentence"] = trend_sentence(record)
@@ -189,10 +190,12 @@ def trend_sentence(row) -> str:
                 f"at width {row['last_width']} (slope {signed(row['slope'], 3)} per doubling, {LEVEL_TEXT} "
                 f"interval {signed(row['slope_low'], 3)} to {signed(row['slope_high'], 3)})")
     if row["outcome"] == CLOSES:
+        # the two medians say whether it closed with noise gaining or with no noise losing (both near 0, say)
+        medians = (f" (noise's median {row['last_noisy']:.2f}, no noise's {row['last_noise_free']:.2f})")
         if row["last_gap_low"] <= 0 <= row["last_gap_high"]:
             return (sentence + f"; at width {row['last_width']} its {LEVEL_TEXT} interval, "
-                    f"{signed(row['last_gap_low'], 2)} to {signed(row['last_gap_high'], 2)}, contains 0.")
-        return sentence + "; it has changed sign."
+                    f"{signed(row['last_gap_low'], 2)} to {signed(row['last_gap_high'], 2)}, contains 0{medians}.")
+        return sentence + f"; it has changed sign{medians}."
     if row["outcome"] == NARROWS:
         if np.isfinite(row["closing_width"]):
             return (sentence + f"; extrapolated, it would close near width {_round_width(row['closing_width'])}, "
