@@ -26,6 +26,9 @@ MCE_RATIO = 0.1  # the paper's pruning criterion: removed squared norm <= 10 % o
 COMPRESSOR_NAMES = {"columns": "column pruning", "entries": "entrywise magnitude pruning",
                     "rank": "singular-value truncation"}
 
+# What each removes, as the verdict's sentence says it.
+REMOVED = {"columns": "columns prunable", "entries": "weights prunable", "rank": "parameters removable by truncation"}
+
 BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
 DECIDED = (BETTER, WORSE, UNCLEAR)
 TOO_FEW, NO_BASELINE = "too few converged seeds", "no no-noise configuration to compare with"
@@ -165,12 +168,13 @@ def group_sentence(found: list[Comparison], compressor: str = "columns") -> str:
         return f"No comparison at equal accuracy could be decided in this group ({reasons})."
     note = f" ({undecided} more undecided, see the table)" if undecided else ""
     scope = "in its one decided comparison" if len(decided) == 1 else f"in all {len(decided)} decided comparisons"
+    removable = f"{REMOVED[compressor]} within {TOLERANCE:g} point of no noise's median accuracy"
     if all(o == BETTER for o in decided):
-        return (f"At equal accuracy noise beats no noise in this group: better {scope}{note}, with more columns "
-                f"prunable within {TOLERANCE:g} point of no noise's median accuracy.")
+        return (f"At equal accuracy noise beats no noise in this group: better {scope}{note}, with more "
+                f"{removable}.")
     if all(o == WORSE for o in decided):
         return (f"At equal accuracy noise does not beat no noise in this group: worse {scope}{note}, with fewer "
-                f"columns prunable within {TOLERANCE:g} point of no noise's median accuracy.")
+                f"{removable}.")
     return (f"At equal accuracy the picture is mixed, with no clear overall difference: of {len(decided)} decided "
             f"comparison{'s' if len(decided) > 1 else ''} noise is better in {decided.count(BETTER)}, worse in {decided.count(WORSE)} and not "
             f"clearly different in {decided.count(UNCLEAR)}{note}.")
