@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from htsgd.core.compress import (COMPRESSORS, compress_model, factorisation_parameters, truncate_rank,
+from htsgd.core.compress import (COMPRESSORS, compress_model, compress_sweep, factorisation_parameters, truncate_rank,
                                  truncation_rank, zero_smallest_entries)
 from htsgd.core.models import build_model, hidden_layers
 from htsgd.core.prune import prune_model
@@ -119,3 +119,14 @@ def test_the_analysis_names_a_metric_for_every_compressor():
     from htsgd.analysis.baseline import EQUAL_ACCURACY_METRICS
 
     assert tuple(EQUAL_ACCURACY_METRICS) == COMPRESSORS
+
+
+@pytest.mark.parametrize("compressor", COMPRESSORS)
+def test_a_sweep_gives_what_each_fraction_alone_gives(compressor):
+    model = fcn(depth=3)
+    fractions = (0.0, 0.02, 0.5, 0.98, 1.0)
+    for swept, fraction in zip(compress_sweep(model, compressor, fractions), fractions):
+        alone = compress_model(model, compressor, fraction)
+        assert swept.fraction == fraction and swept.removed == alone.removed
+        for (_, a), (_, b) in zip(hidden_layers(swept.model), hidden_layers(alone.model)):
+            assert torch.equal(a.weight, b.weight)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core.compress import COMPRESSORS, compress_model
+from ..core.compress import COMPRESSORS, compress_sweep
 from ..core.config import TrainConfig, make_config
 from ..core.data import DataUnavailable, load
 from ..core.evaluate import evaluate
@@ -146,9 +146,8 @@ def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared"
                                     "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
     sweep = []
     for compressor in COMPRESSORS:
-        for fraction in SWEEP_FRACTIONS:
-            compressed = compress_model(model, compressor, fraction, pruning_type)
-            sweep.append({"compressor": compressor, "fraction": fraction, "removed": compressed.removed_share,
+        for compressed in compress_sweep(model, compressor, SWEEP_FRACTIONS, pruning_type):
+            sweep.append({"compressor": compressor, "fraction": compressed.fraction, "removed": compressed.removed_share,
                           "test_acc": evaluate(compressed.model, data.test_x, data.test_y)[1]})
     first = hidden_layers(model)[0][1].weight.detach().cpu()
     unpruned = sweep[0]["test_acc"]
