@@ -31,7 +31,7 @@ FRACTIONS = np.round(np.arange(0, 51) * 0.02, 2)
 
 def spec(noise=0, seed=1, width=50, status="converged", mom=0.0, sigma=0.1, before=95.0, pruned=94.0, ratio=0.2,
          within=0.3, within_noiseless=0.3, hill=1.5, block=1.6, steps=100, max_loss=1.0, analysis=None, error="",
-         unused_sigma=1.0, entries_noiseless=0.6, rank_noiseless=0.1):
+         unused_sigma=1.0, entries_noiseless=0.6, rank_noiseless=0.1, lr=0.05):
     """One synthetic run: its flags, training outcome and analysis metrics (`analysis`: the analysis's own
     status when it differs from the run's, e.g. 'error'; `unused_sigma`: a no-noise run's σ, which it ignores)."""
     return dict(locals())
@@ -43,12 +43,13 @@ def scale(s):
 
 def run_id(s):
     sigma = "" if s["noise"] == 0 and scale(s) == 1.0 else f"_sigma{scale(s)}"
-    return f"noise{s['noise']}{sigma}_mom{s['mom']}_width{s['width']}_seed{s['seed']}"
+    lr = "" if s["lr"] == 0.05 else f"_lr{s['lr']}"
+    return f"noise{s['noise']}{sigma}_mom{s['mom']}_width{s['width']}{lr}_seed{s['seed']}"
 
 
 def config(s):
     return TrainConfig(iterate_noise=s["noise"], iterate_noise_scale=scale(s),
-                       iterate_noise_alpha=1.75, dataset="digits", width=s["width"], lr=0.05,
+                       iterate_noise_alpha=1.75, dataset="digits", width=s["width"], lr=s["lr"],
                        batch_size_train=256, mom=s["mom"], seed=s["seed"], eval_freq=10,
                        convergence_accuracy=99.0, iterations=20000)
 
@@ -65,7 +66,7 @@ def make_group(root, specs, name="grp", provenance=True):
                      "train_acc": 99.0, "test_acc": s["before"], "max_train_loss_ratio": s["max_loss"],
                      "error": "Traceback: boom" if s["status"] == "failed" else ""})
         analysed = status in ANALYSED
-        common = {"exp_key": key, "model": "fcn", "dataset": "digits", "lr": 0.05, "batch_size": 256,
+        common = {"exp_key": key, "model": "fcn", "dataset": "digits", "lr": s["lr"], "batch_size": 256,
                   "width": s["width"], "depth": 2, "seed": s["seed"], "iterations": 20000, "convergence_accuracy": 99.0,
                   "it_noise": s["noise"], "it_noise_alpha": 0.0 if s["noise"] == 0 else 1.75,
                   "it_noise_scale": 0.0 if s["noise"] == 0 else s["sigma"], "pruning_criterion": "mce",
@@ -577,3 +578,36 @@ def test_three_widths_give_the_trend_sentences_and_figures(tmp_path):
     names = {path.name for path in written}
     assert {"equal_accuracy_vs_width.png", "equal_accuracy_gap_vs_width.png"} <= names
     assert report.run_table(tmp_path / "grp")["arm"].unique().tolist() == ["stop at 99 %"]
+
+
+def test_an_arm_whose_lr_falls_as_one_over_width_shares_the_narrower_runs(tmp_path):
+    """Widths 50 and 100 at lr 0.05; width 200 at lr 0.025 (= 0.05 * 100 / 200): an arm beyond 100 whose trend
+    reads the lr-0.05 runs at 50 and 100. Gaps -0.3, -0.2 at lr 0.05, then -0.1 at width 200."""
+    specs = []
+    for width, gap, lr in ((50, -0.3, 0.05), (100, -0.2, 0.05), (200, -0.1, 0.025)):
+        specs += [spec(seed=s, width=width, within_noiseless=0.5, lr=lr) for s in (1, 2, 3)]
+        specs += [spec(noise=1, seed=s, width=width, within_noiseless=0.5 + gap, lr=lr) for s in (1, 2, 3)]
+    report.write_report(make_group(tmp_path, specs))
+    runs = report.run_table(tmp_path / "grp")
+    assert report.lr_anchor(runs) == 100
+    assert sorted(runs["arm"].unique()) == ["stop at 99 %", "stop at 99 %, lr ∝ 1/width beyond 100"]
+    assert set(runs["setting_label"]) == {"no noise, stop at 99 %", "type 1, α=1.75, σ=0.1, stop at 99 %",
+                                          "no noise, stop at 99 %, lr ∝ 1/width beyond 100",
+                                          "type 1, α=1.75, σ=0.1, stop at 99 %, lr ∝ 1/width beyond 100"}
+    widths = report.trend_runs(runs)
+    scaled = widths[widths["arm"] == "stop at 99 %, lr ∝ 1/width beyond 100"]
+    assert sorted(scaled["width"].unique()) == [50, 100, 200] and len(scaled) == 18
+    text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
+    assert ("Column pruning, type 1, α=1.75, σ=0.1, stop at 99 %, lr ∝ 1/width beyond 100: the gap to no noise "
+            "narrows with width, from −0.30 at width 50 to −0.10 at width 200") in text
+    assert "train at lr 0.05 · 100 / width; up to width 100" in text
+
+
+@pytest.mark.parametrize("lrs, anchor", [((0.05, 0.05, 0.05), None), ((0.05, 0.05, 0.025), 100),
+                                         ((0.05, 0.05, 0.02), None),  # 0.02 * 200 / 0.05 = 80: no such width
+                                         ((0.05, 0.025, 0.0125), 50),
+                                         ((0.05, 0.05, 0.1), None),  # lr rises with width
+                                         ((0.05, 0.1, 0.1), None)])
+def test_the_lr_anchor_is_found_only_for_a_1_over_width_fall(tmp_path, lrs, anchor):
+    specs = [spec(seed=1, width=w, lr=lr) for w, lr in zip((50, 100, 200), lrs)]
+    assert report.lr_anchor(report.run_table(make_group(tmp_path, specs))) == anchor

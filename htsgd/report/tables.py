@@ -191,7 +191,7 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     runs = runs.drop(columns=["analysis_status", "analysis_error"])
     runs["accuracy_change"] = runs["pruned_test_acc"] - runs["test_acc_before"]
     runs["converged"] = runs["status"].isin(COUNTED)
-    runs["arm"] = [arm_label(r) for r in runs.itertuples()]
+    runs["arm"] = arm_labels(runs)
     runs["noisy"] = [is_noisy(flags) for flags in runs[["iterate_noise"]].to_dict("records")]
     for column, key_fields in (("configuration", CONFIGURATION_FIELDS), ("setting", SETTING_FIELDS),
                                ("baseline", list(BASELINE_KEYS))):
@@ -201,12 +201,52 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     return runs
 
 
-ARM_FIELDS = ("train_to_cap", "iterations", "convergence_accuracy")  # what `arm_label` reads
+ARM_FIELDS = ("train_to_cap", "iterations", "convergence_accuracy")  # what `stopping_label` reads
+LR_ARM = ", lr ∝ 1/width beyond {}"  # appended to the stopping rule's label by `arm_labels`
 
 
-def arm_label(run) -> str:
-    """Which arm of a width trend a run belongs to: stopped at its convergence accuracy, or a fixed number of steps."""
+def stopping_label(run) -> str:
+    """A run's stopping rule: stopped at its convergence accuracy, or a fixed number of steps."""
     return f"fixed {run.iterations} steps" if run.train_to_cap else f"stop at {run.convergence_accuracy:g} %"
+
+
+def lr_anchor(runs: pd.DataFrame) -> int | None:
+    """The width beyond which the group's learning rate falls as 1/width, when it does: every run below the
+    group's largest lr has lr·width = largest lr · anchor, for one anchor narrower than all of them at which
+    runs train at the largest lr. None when lr does not vary, or varies any other way (it is then a plain flag)."""
+    top = runs["lr"].max()
+    scaled = runs[runs["lr"] < top]
+    if scaled.empty:
+        return None
+    anchors = scaled["lr"] * scaled["width"] / top
+    anchor = round(anchors.iloc[0])
+    if (not np.allclose(anchors, anchor, rtol=1e-6) or (scaled["width"] <= anchor).any()
+            or anchor not in set(runs.loc[runs["lr"] == top, "width"])):
+        return None
+    return anchor
+
+
+def arm_labels(runs: pd.DataFrame) -> list[str]:
+    """Which arm of a width trend each run belongs to: its stopping rule, and for a run whose learning rate was
+    scaled down as 1/width beyond `lr_anchor`, that too ("stop at 99 %, lr ∝ 1/width beyond 8000")."""
+    anchor, top = lr_anchor(runs), runs["lr"].max()
+    return [stopping_label(r) + (LR_ARM.format(anchor) if anchor and r.lr < top else "") for r in runs.itertuples()]
+
+
+def trend_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs a width trend reads. Up to its anchor, an arm whose lr falls as 1/width trains exactly like its
+    stopping rule's arm, so that arm's runs there are the lr-scaled arm's too: they are copied into it."""
+    anchor = lr_anchor(runs)
+    if anchor is None:
+        return runs
+    copies = []
+    for arm in runs.loc[runs["lr"] < runs["lr"].max(), "arm"].unique():
+        parent = arm.removesuffix(LR_ARM.format(anchor))
+        shared = runs[(runs["arm"] == parent) & (runs["width"] <= anchor)].copy()
+        shared["setting_label"] = shared["setting_label"].str.replace(parent, arm, regex=False)
+        shared["arm"] = arm
+        copies.append(shared)
+    return pd.concat([runs, *copies], ignore_index=True)
 
 
 def _status(run_status: str, analysis_status) -> str:
@@ -230,7 +270,7 @@ def setting_labels(runs: pd.DataFrame) -> list[str]:
     varying = [f for f in SETTING_FIELDS if f not in NOISE_KEYS and runs[f].nunique(dropna=False) > 1]
     arms = runs["arm"].nunique() > 1  # then the arm names its flags: "fixed 400 steps", "stop at 99 %"
     if arms:
-        varying = [f for f in varying if f not in ARM_FIELDS]
+        varying = [f for f in varying if f not in ARM_FIELDS and not (f == "lr" and lr_anchor(runs))]
     labels = pd.Series([", ".join([noise_label(r.iterate_noise, r.iterate_noise_alpha, r.iterate_noise_scale)]
                                   + [f"{f}={_format_value(getattr(r, f))}" for f in varying]
                                   + ([r.arm] if arms else []))
@@ -330,6 +370,11 @@ def table_notes(runs: pd.DataFrame) -> str:
         lines.append("Runs with train_to_cap (the fixed-step arm) train all their steps whatever their accuracy; one "
                      "that takes them all has status completed and counts like a converged run: \"converged\" in "
                      "these tables and statistics includes it.")
+    anchor = lr_anchor(runs)
+    if anchor:
+        lines.append(f"Runs of an arm \"{LR_ARM.format(anchor).removeprefix(', ')}\" train at lr {runs['lr'].max():g}"
+                     f" · {anchor} / width; up to width {anchor} that arm's width trend reads the runs of its stopping "
+                     "rule's arm, which train alike there.")
     if runs["train_size"].any():
         lines.append("train_size n > 0: the run trained on a fixed stratified subset of n training images, the same "
                      "for every run; its train accuracy is on that subset.")
@@ -352,7 +397,7 @@ def verdict_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
     return (f"# {title}\n\n**{verdict.group_sentence(found)}** {verdict.mce_sentence(found)}\n\n{table}\n"
             f"{verdict.RULE}\n\nAccuracy change is pruned minus unpruned test accuracy. Medians and ranges are "
             "over converged seeds only (n = seeds with a value).\n\n" + by_compressor
-            + trend.trend_markdown(trend.trend_table(runs, TREND_COLUMNS)) + "\n" + notes)
+            + trend.trend_markdown(trend.trend_table(trend_runs(runs), TREND_COLUMNS)) + "\n" + notes)
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -419,7 +464,8 @@ def _figures(group: Path, runs: pd.DataFrame, title: str, analysis: dict):
            "no run has a pruning ratio at mce 0.1 (run `htsgd analyze`)")
     enough_widths = runs["width"].nunique() >= trend.MIN_WIDTHS
     why_not = f"fewer than {trend.MIN_WIDTHS} widths: no trend"
+    widths = trend_runs(runs)
     yield (EQUAL_ACCURACY_VS_WIDTH_PNG, enough_widths,
-           lambda: trend_figures.equal_accuracy_width_figure(runs, TREND_COLUMNS, title), why_not)
+           lambda: trend_figures.equal_accuracy_width_figure(widths, TREND_COLUMNS, title), why_not)
     yield (GAP_VS_WIDTH_PNG, enough_widths, lambda: trend_figures.gap_figure(
-        {name: trend.gap_by_width(runs, column) for name, column in TREND_COLUMNS.items()}, runs, title), why_not)
+        {name: trend.gap_by_width(widths, column) for name, column in TREND_COLUMNS.items()}, widths, title), why_not)
