@@ -596,7 +596,8 @@ def test_an_arm_whose_lr_falls_as_one_over_width_shares_the_narrower_runs(tmp_pa
                                           "type 1, α=1.75, σ=0.1, stop at 99 %, lr ∝ 1/width beyond 100"}
     widths = report.trend_runs(runs)
     scaled = widths[widths["arm"] == "stop at 99 %, lr ∝ 1/width beyond 100"]
-    assert sorted(scaled["width"].unique()) == [50, 100, 200] and len(scaled) == 18
+    assert scaled["width"].unique().tolist() == [50, 100, 200] and len(scaled) == 18
+    assert widths["arm"].unique().tolist() == ["stop at 99 %", "stop at 99 %, lr ∝ 1/width beyond 100"]
     text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
     assert ("Column pruning, type 1, α=1.75, σ=0.1, stop at 99 %, lr ∝ 1/width beyond 100: the gap to no noise "
             "narrows with width, from −0.30 at width 50 to −0.10 at width 200") in text

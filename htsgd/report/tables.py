@@ -239,14 +239,15 @@ def trend_runs(runs: pd.DataFrame) -> pd.DataFrame:
     anchor = lr_anchor(runs)
     if anchor is None:
         return runs
-    copies = []
-    for arm in runs.loc[runs["lr"] < runs["lr"].max(), "arm"].unique():
+    scaled_arms = runs.loc[runs["lr"] < runs["lr"].max(), "arm"].unique()
+    parts = [runs[~runs["arm"].isin(scaled_arms)]]
+    for arm in scaled_arms:  # after the fixed-lr arms, narrowest width first
         parent = arm.removesuffix(LR_ARM.format(anchor))
         shared = runs[(runs["arm"] == parent) & (runs["width"] <= anchor)].copy()
         shared["setting_label"] = shared["setting_label"].str.replace(parent, arm, regex=False)
         shared["arm"] = arm
-        copies.append(shared)
-    return pd.concat([runs, *copies], ignore_index=True)
+        parts += [shared, runs[runs["arm"] == arm].sort_values("width", kind="stable")]
+    return pd.concat(parts, ignore_index=True)
 
 
 def _status(run_status: str, analysis_status) -> str:
