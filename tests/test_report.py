@@ -271,6 +271,15 @@ def test_verdict_says_mixed(tmp_path):
     assert outcomes == ["better", "worse"]
 
 
+def test_verdict_says_mostly_worse_when_most_comparisons_are(tmp_path):
+    """σ 0.1 and 0.5 prune less than no noise at equal accuracy, σ 1 more: worse in 2 of 3 is a majority."""
+    text = verdict_group(tmp_path, {0.1: ((0.02, 0.04, 0.06), (0.5, 0.6, 0.7)),
+                                    0.5: ((0.01, 0.02, 0.03), (0.5, 0.6, 0.7)),
+                                    1.0: ((0.80, 0.85, 0.90), (0.5, 0.6, 0.7))})
+    assert ("**At equal accuracy noise mostly does not beat no noise in this group: worse in 2 of 3 decided "
+            "comparisons, better in 1 and not clearly different in 0.**") in text
+
+
 def test_one_baseline_pools_no_noise_runs_that_differ_only_in_an_unused_noise_flag(tmp_path):
     """No noise at σ=1 (accuracies 90, 94) and at σ=0.5 (95, 97): σ is unused without noise, so they are one
     baseline of 4 seeds, reference median 94.5. The verdict makes one comparison against it (not one per σ),

@@ -175,9 +175,16 @@ def group_sentence(found: list[Comparison], compressor: str = "columns") -> str:
     if all(o == WORSE for o in decided):
         return (f"At equal accuracy noise does not beat no noise in this group: worse {scope}{note}, with fewer "
                 f"{removable}.")
+    better, worse, unclear = decided.count(BETTER), decided.count(WORSE), decided.count(UNCLEAR)
+    if worse > len(decided) / 2:  # a majority is said as one, never as "no clear difference"
+        return (f"At equal accuracy noise mostly does not beat no noise in this group: worse in {worse} of "
+                f"{len(decided)} decided comparisons, better in {better} and not clearly different in {unclear}{note}.")
+    if better > len(decided) / 2:
+        return (f"At equal accuracy noise mostly beats no noise in this group: better in {better} of {len(decided)} "
+                f"decided comparisons, worse in {worse} and not clearly different in {unclear}{note}.")
     return (f"At equal accuracy the picture is mixed, with no clear overall difference: of {len(decided)} decided "
-            f"comparison{'s' if len(decided) > 1 else ''} noise is better in {decided.count(BETTER)}, worse in {decided.count(WORSE)} and not "
-            f"clearly different in {decided.count(UNCLEAR)}{note}.")
+            f"comparison{'s' if len(decided) > 1 else ''} noise is better in {better}, worse in {worse} and not "
+            f"clearly different in {unclear}{note}.")
 
 
 def compressor_sentences(found: list[Comparison]) -> list[str]:
