@@ -248,9 +248,9 @@ def test_figures_with_two_arms(tmp_path):
     fig = trend_figures.equal_accuracy_width_figure(runs, COLUMNS, "grp (digits)")
     assert fig.get_suptitle().startswith("grp (digits): fraction of the layer removable")
     assert len(fig.axes) == 2 * (3 + 1)
-    assert [ax.get_title() for ax in fig.axes[:4]] == [f"{ARM}: {name}" for name in COLUMNS] + [
-        f"{ARM}: steps taken"]
-    assert fig.axes[4].get_title() == "fixed 400 steps: column pruning"
+    assert [ax.get_title() for ax in fig.axes[:4]] == [f"{ARM}:\n{name}" for name in COLUMNS] + [
+        f"{ARM}:\nsteps taken"]
+    assert fig.axes[4].get_title() == "fixed 400 steps:\ncolumn pruning"
     assert legend_texts(fig.axes[0]) == [NO_NOISE, TYPE1, "type 2, α=1.5, σ=0.1"]
     assert fig.axes[3].get_yscale() == "log" and fig.axes[0].get_xscale() == "log"
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(w) for w in WIDTHS]

@@ -35,7 +35,7 @@ def equal_accuracy_width_figure(runs: pd.DataFrame, columns: dict, title: str) -
             for i, (setting, seeds) in enumerate(settings):
                 draw_seeds(ax, seeds, column, colors[setting], DODGE * (i - (len(settings) - 1) / 2))
             _width_axis(ax, arm_runs["width"])
-            ax.set_title(f"{arm}: {name}", fontsize="medium")
+            ax.set_title(f"{arm}:\n{name}", fontsize="medium")
             ax.set_ylabel("steps taken" if column == "steps" else "fraction removable")
             if column == "steps":
                 ax.set_yscale("log")
@@ -68,7 +68,7 @@ def gap_figure(gaps_by_compressor: dict, runs: pd.DataFrame, title: str) -> Figu
                 ax.fill_between(setting_gaps["width"], setting_gaps["gap_low"], setting_gaps["gap_high"],
                                 color=color, alpha=0.2, lw=0)
             ax.axhline(0, color="black", lw=0.8)
-            ax.set_title(f"{arm}: {name}", fontsize="medium")
+            ax.set_title(f"{arm}:\n{name}", fontsize="medium")
             ax.set_ylabel("gap in the fraction removable")
             if arm_gaps.empty:
                 ax.text(0.5, 0.5, NOTHING_TO_DRAW, ha="center", va="center", transform=ax.transAxes)
