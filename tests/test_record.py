@@ -10,7 +10,7 @@ from htsgd.pipeline.plan import make_plan
 from htsgd.record.digests import ROOT
 from htsgd.record.names import CHECKPOINT, WEIGHTS
 
-COMMITTED_GROUPS = ("demo", "digits_calibration", "digits_width")
+COMMITTED_GROUPS = ("demo", "digits_calibration", "digits_width", "fashion_calibration", "fashion_width")
 
 
 def tracked(*paths) -> list[str]:
