@@ -21,7 +21,7 @@ GROUP ?= demo
 WORKERS ?= 1
 BENCH_WORKERS ?= 2
 
-.PHONY: setup test test-gpu demo reproduce width-trend report status site bench bench-pipeline clean
+.PHONY: setup test test-gpu demo reproduce width-trend report status site bench bench-pipeline bench-compress clean
 
 setup: $(STAMP)
 
@@ -76,6 +76,9 @@ bench: setup
 
 bench-pipeline: setup
 	$(BIN)/python benchmarks/pipeline.py --workers $(BENCH_WORKERS)
+
+bench-compress: setup
+	$(BIN)/python benchmarks/compress.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
