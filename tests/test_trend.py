@@ -210,6 +210,15 @@ def spread_runs() -> pd.DataFrame:
     return runs
 
 
+def test_one_bootstrap_gives_the_same_gaps_and_table_as_each_alone():
+    runs = spread_runs()
+    gaps, table_ = trend.width_trend(runs, COLUMNS)
+    pd.testing.assert_frame_equal(table_, trend.trend_table(runs, COLUMNS))
+    assert list(gaps) == list(COLUMNS)
+    for name, column in COLUMNS.items():
+        pd.testing.assert_frame_equal(gaps[name], trend.gap_by_width(runs, column))
+
+
 def test_the_bootstrap_is_deterministic_and_its_intervals_contain_the_estimates():
     runs = spread_runs()
     first, second = trend.trend_table(runs, COLUMNS), trend.trend_table(runs, COLUMNS)

@@ -32,8 +32,8 @@ NARROWS, CLOSES, WIDENS, NO_TREND = "narrows", "closes", "widens", "shows no tre
 GAP_COLUMNS = ["arm", "setting_label", "width", "n_noisy", "n_noise_free", "noisy_median", "noise_free_median",
                "gap", "gap_low", "gap_high"]
 TREND_COLUMNS = ["arm", "setting", "compressor", "widths", "first_width", "last_width", "first_gap", "last_gap",
-                 "last_gap_low", "last_gap_high", "last_noisy", "last_noise_free", "slope", "slope_low", "slope_high", "outcome", "closing_width",
-                 "sentence"]
+                 "last_gap_low", "last_gap_high", "last_noisy", "last_noise_free", "slope", "slope_low", "slope_high",
+                 "outcome", "closing_width", "sentence"]
 
 RULE = (
     "How the trend is read, per arm, noisy setting and compressor. The gap is the noisy seeds' median "
@@ -100,8 +100,18 @@ def _gaps(runs: pd.DataFrame, column: str):
 def gap_by_width(runs: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per (arm, noisy setting, width) with at least MIN_SEEDS converged values on both sides: the medians, the
     gap (noise minus no noise) and its LEVEL bootstrap interval over seeds (GAP_COLUMNS)."""
-    found = [rows for rows, _ in _gaps(runs, column)]
-    return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=GAP_COLUMNS)
+    return _gap_frame(list(_gaps(runs, column)))
+
+
+def _gap_frame(found: list) -> pd.DataFrame:
+    return pd.concat([rows for rows, _ in found], ignore_index=True) if found else pd.DataFrame(columns=GAP_COLUMNS)
+
+
+def width_trend(runs: pd.DataFrame, columns: dict) -> tuple[dict, pd.DataFrame]:
+    """Both of what a report shows of the trend, from one bootstrap per (arm, noisy setting, compressor): the
+    `gap_by_width` rows per compressor (display name -> rows) and the `trend_table`."""
+    found = {compressor: list(_gaps(runs, column)) for compressor, column in columns.items()}
+    return {compressor: _gap_frame(f) for compressor, f in found.items()}, _table(runs, found)
 
 
 def _slopes(x: np.ndarray, gaps: np.ndarray) -> np.ndarray:
@@ -139,11 +149,13 @@ def closing_width(widths, gaps, slope: float) -> float:
 def trend_table(runs: pd.DataFrame, columns: dict) -> pd.DataFrame:
     """One row per (arm, noisy setting, compressor) with at least MIN_WIDTHS widths (TREND_COLUMNS), in the run
     table's order of arms and settings, then `columns`' order of compressors (display name -> column)."""
-    records = []
-    for compressor, column in columns.items():
-        for rows, samples in _gaps(runs, column):
-            if len(rows) >= MIN_WIDTHS:
-                records.append(_trend_record(compressor, rows, samples))
+    return _table(runs, {compressor: _gaps(runs, column) for compressor, column in columns.items()})
+
+
+def _table(runs: pd.DataFrame, found: dict) -> pd.DataFrame:
+    """`trend_table` from each compressor's `_gaps` (display name -> (rows, bootstrap samples) per setting)."""
+    records = [_trend_record(compressor, rows, samples) for compressor, gaps in found.items()
+               for rows, samples in gaps if len(rows) >= MIN_WIDTHS]
     order = {key: i for i, key in enumerate(dict.fromkeys(zip(runs["arm"], runs["setting_label"])))}
     records.sort(key=lambda record: order[record["arm"], record["setting"]])  # stable: compressors stay in order
     return pd.DataFrame(records, columns=TREND_COLUMNS)

@@ -386,8 +386,9 @@ def table_notes(runs: pd.DataFrame) -> str:
     return "\n\n".join(lines) + "\n\n"
 
 
-def verdict_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
-    """verdict.md: the group's sentence on equal accuracy, the sentence on mce, the table, the rule."""
+def verdict_markdown(runs: pd.DataFrame, title: str, notes: str, trend_rows: pd.DataFrame) -> str:
+    """verdict.md: the group's sentence on equal accuracy, the sentence on mce, the table, the rule; then the
+    three compressors and the width trend (`trend_rows`: `trend.trend_table` of `trend_runs(runs)`)."""
     found = verdict.comparisons(runs)
     table = markdown_table(verdict.comparison_table(found)) if found else "No noisy configuration in this group.\n"
     by_compressor = ""
@@ -398,7 +399,7 @@ def verdict_markdown(runs: pd.DataFrame, title: str, notes: str) -> str:
     return (f"# {title}\n\n**{verdict.group_sentence(found)}** {verdict.mce_sentence(found)}\n\n{table}\n"
             f"{verdict.RULE}\n\nAccuracy change is pruned minus unpruned test accuracy. Medians and ranges are "
             "over converged seeds only (n = seeds with a value).\n\n" + by_compressor
-            + trend.trend_markdown(trend.trend_table(trend_runs(runs), TREND_COLUMNS)) + "\n" + notes)
+            + trend.trend_markdown(trend_rows) + "\n" + notes)
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -433,14 +434,16 @@ def write_report(group_dir, pruning_type: str = DEFAULT_ANALYSIS["pruning_type"]
         return []
     name, title, notes = group.resolve().name, group_title(group, runs), table_notes(runs)
     tables, figure_dir = group / TABLES, group / FIGURES
+    widths = trend_runs(runs)
+    gaps, trend_rows = trend.width_trend(widths, TREND_COLUMNS)  # one bootstrap, for the verdict and the figure
     written = [
-        storage.write_text(tables / VERDICT_MD, verdict_markdown(runs, f"Verdict: {title}", notes)),
+        storage.write_text(tables / VERDICT_MD, verdict_markdown(runs, f"Verdict: {title}", notes, trend_rows)),
         storage.write_text(tables / SUMMARY_MD, summary_markdown(runs, f"Pruning at mce {MCE_RATIO:g}: {name}", notes)),
         storage.write_text(tables / SUMMARY_CSV, summary_table(runs).to_csv(index=False)),
         storage.write_text(tables / PER_SEED_MD, per_seed_markdown(runs, f"Every seed: {name}", notes)),
         storage.write_text(tables / PER_SEED_CSV, per_seed_table(runs).to_csv(index=False)),
     ]
-    for png, drawable, draw, why_not in _figures(group, runs, title, analysis):
+    for png, drawable, draw, why_not in _figures(group, runs, title, analysis, widths, gaps):
         if drawable:
             written.append(figures.save(draw(), figure_dir / png))
         else:
@@ -448,8 +451,9 @@ def write_report(group_dir, pruning_type: str = DEFAULT_ANALYSIS["pruning_type"]
     return written
 
 
-def _figures(group: Path, runs: pd.DataFrame, title: str, analysis: dict):
-    """(file name, whether its inputs are there, a function drawing it, why it cannot be drawn) per figure."""
+def _figures(group: Path, runs: pd.DataFrame, title: str, analysis: dict, widths: pd.DataFrame, gaps: dict):
+    """(file name, whether its inputs are there, a function drawing it, why it cannot be drawn) per figure;
+    `widths` and `gaps`: the trend's runs (`trend_runs`) and their gaps (`trend.width_trend`)."""
     sweep = read_sweep(group, runs["id"], analysis)
     norms = read_column_norms(group, runs["id"])
     histories = read_histories(group, runs)
@@ -465,8 +469,6 @@ def _figures(group: Path, runs: pd.DataFrame, title: str, analysis: dict):
            "no run has a pruning ratio at mce 0.1 (run `htsgd analyze`)")
     enough_widths = runs["width"].nunique() >= trend.MIN_WIDTHS
     why_not = f"fewer than {trend.MIN_WIDTHS} widths: no trend"
-    widths = trend_runs(runs)
     yield (EQUAL_ACCURACY_VS_WIDTH_PNG, enough_widths,
            lambda: trend_figures.equal_accuracy_width_figure(widths, TREND_COLUMNS, title), why_not)
-    yield (GAP_VS_WIDTH_PNG, enough_widths, lambda: trend_figures.gap_figure(
-        {name: trend.gap_by_width(widths, column) for name, column in TREND_COLUMNS.items()}, widths, title), why_not)
+    yield (GAP_VS_WIDTH_PNG, enough_widths, lambda: trend_figures.gap_figure(gaps, widths, title), why_not)
