@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UserError
-from ..record import storage
+from ..record import run_folder, storage
 from ..record.names import LOCKS
 
 _FLOCK = "hhqqi"  # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
@@ -96,10 +96,13 @@ def mark_queued(group_dir, config_id: str, job: dict):
 
 def read_queued(group_dir, config_id: str) -> dict | None:
     """The job a configuration was given, or None; a marker removed meanwhile reads as None, never as an error."""
+    path = queued_marker(group_dir, config_id)
     try:
-        return storage.read_json(queued_marker(group_dir, config_id))
+        job = storage.read_json(path)
     except FileNotFoundError:
         return None
+    run_folder.check_job(job, path)
+    return job
 
 
 def unmark_queued(group_dir, config_id: str):

@@ -6,8 +6,8 @@ of: `recorded` (done, by the current training code), `stale` (trained with other
 process holds its lock), `queued` (given to a job that has not ended), `job_failed` (given to a
 job that ended without a result), `to_train`. Beside that: orphaned folders (no longer in the
 grid), `weightless` runs (recorded, without weights, whose analysis must be redone), and whether
-the analysis and the report are fresh. Launchers are handed `to_train` and nothing else; the
-plan itself changes nothing on disk.
+the analysis and the report are fresh: made from the current inputs, their outputs unchanged since.
+Launchers are handed `to_train` and nothing else; the plan itself changes nothing on disk.
 """
 
 from dataclasses import dataclass, field
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ..record import group_record, run_folder
 from ..record.digests import REPORT, TRAIN, code_digest, digest, file_digest, notebook_digest
-from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, CONFIG, NOTEBOOK, PROVENANCE, RUNS_CSV, SUMMARY, WEIGHTS,
-                            results_csv, sweep_csv)
+from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, CONFIG, METRICS, NOTEBOOK, PROVENANCE, RUNS_CSV, SUMMARY,
+                            WEIGHTS, results_csv, sweep_csv)
 from ..record.storage import DamagedFile, read_json
 from . import claims, jobs
 from .params import Group
@@ -39,6 +39,7 @@ class Plan:
     analysis_inputs: str | None = None  # None while some configuration has no outcome yet
     analysis_fresh: bool = False
     report_fresh: bool = False
+    changed_outputs: dict = field(default_factory=dict)  # stage -> its outputs no longer as it wrote them
 
     @property
     def elsewhere(self) -> list:
@@ -64,8 +65,11 @@ def make_plan(group: Group, group_dir) -> Plan:
             if saved is not None and saved != config.to_dict():
                 plan.stale[config_id] = run_folder.differences(saved, config.to_dict())
                 continue
-            if run_folder.is_recorded(run_dir):
+            if run_folder.is_complete(run_dir):
                 run_folder.check_outcome(run_dir)
+            elif (run_dir / NOTEBOOK).is_file():
+                raise DamagedFile(run_dir / METRICS, f"missing, though the executed {NOTEBOOK} says the run finished")
+            if run_folder.is_recorded(run_dir):
                 if run_code(run_dir) != train_code:
                     plan.outdated.append(config_id)
                 else:
@@ -95,11 +99,14 @@ def make_plan(group: Group, group_dir) -> Plan:
     return plan
 
 
-def run_code(run_dir: Path) -> str | None:
+def run_code(run_dir: Path) -> str:
     """The training code a recorded run was made by: the Python its kernel loaded, and its notebook's code."""
-    origin = read_json(run_dir / PROVENANCE) if (run_dir / PROVENANCE).is_file() else {}
-    if "code_digest" not in origin:
-        return None
+    path = run_dir / PROVENANCE
+    if not path.is_file():
+        raise DamagedFile(path, "missing: which code trained the run is unknown")
+    origin = read_json(path)
+    if not isinstance(origin.get("code_digest"), str):
+        raise DamagedFile(path, "no code_digest: which code trained the run is unknown")
     return digest({"python": origin["code_digest"], "notebook": notebook_digest(run_dir / NOTEBOOK)})
 
 
@@ -116,9 +123,9 @@ def _plan_analysis(plan: Plan):
     group, group_dir = plan.group, plan.group_dir
     if plan.settled:
         plan.analysis_inputs = group_record.analysis_inputs(group.configs, group_dir, group.analysis)
-        plan.analysis_fresh = group_record.stage_inputs(group_dir, "analysis") == plan.analysis_inputs
+        plan.analysis_fresh = stage_fresh(plan, "analysis", plan.analysis_inputs)
     if plan.analysis_fresh:
-        plan.report_fresh = group_record.stage_inputs(group_dir, "report") == report_inputs(plan)
+        plan.report_fresh = stage_fresh(plan, "report", report_inputs(plan))
         return
     for config_id in plan.recorded:
         run_dir = group_dir / config_id
@@ -126,6 +133,16 @@ def _plan_analysis(plan: Plan):
             key = group_record.analysis_key(group.configs[config_id].to_dict(), run_dir, group.analysis)
             if group_record.read_cached_analysis(group_dir, config_id, key) is None:
                 plan.weightless.append(config_id)
+
+
+def stage_fresh(plan: Plan, stage: str, inputs: str) -> bool:
+    """The stage ran on these inputs and its outputs are still as it wrote them (else they are noted in the plan)."""
+    if group_record.stage_inputs(plan.group_dir, stage) != inputs:
+        return False
+    changed = group_record.changed_outputs(plan.group_dir, stage)
+    if changed:
+        plan.changed_outputs[stage] = changed
+    return not changed
 
 
 def report_files(group_dir: Path, analysis: dict) -> list[Path]:

@@ -33,7 +33,7 @@ from . import claims
 from .local import clock, train_all
 from .notebook import execute
 from .params import Group, load_group, slurm_options as checked_slurm_options
-from .plan import Plan, make_plan, report_inputs
+from .plan import Plan, make_plan, report_inputs, stage_fresh
 
 STILL_RUNNING = 3  # exit status when configurations are still being trained by another process or job
 
@@ -217,6 +217,7 @@ def analyse_and_report(plan: Plan, data_dir, device, notebooks, command) -> list
     if plan.analysis_fresh:
         print(f"{group.name}: analysis up to date", flush=True)
     else:
+        _say_changed(plan, "analysis")
         parameters = {**group.analysis, "data_dir": relative(Path(data_dir).resolve(), group_dir), "device": device}
         failed += run_group_notebook(group, group_dir, "analyze", parameters, notebooks)
         _write_provenance(plan, "analysis", command, device, None if failed else plan.analysis_inputs)
@@ -227,18 +228,26 @@ def analyse_and_report(plan: Plan, data_dir, device, notebooks, command) -> list
         print(f"{group.name}: no analysis to report", flush=True)
         return failed
     inputs = report_inputs(plan)
-    if group_record.stage_inputs(group_dir, "report") == inputs:
+    if stage_fresh(plan, "report", inputs):
         print(f"{group.name}: report up to date", flush=True)
         return failed
+    _say_changed(plan, "report")
     failed += run_group_notebook(group, group_dir, "report", dict(group.analysis), notebooks)
     _write_provenance(plan, "report", command, device, None if failed else inputs)
     return failed
 
 
+def _say_changed(plan: Plan, stage: str):
+    for change in plan.changed_outputs.get(stage, []):
+        print(f"{plan.group.name}: {change}; the {stage} is redone", flush=True)
+
+
 def _write_provenance(plan: Plan, stage: str, command: str, device, inputs):
+    """The stage's environment and inputs (None after a failure: not fresh), and the digests of what it wrote."""
+    outputs = group_record.output_digests(plan.group_dir, stage) if inputs is not None else None
     group_record.write_provenance(plan.group_dir, plan.group.name, plan.group.path,
                                   group_record.runs_provenance(plan.group_dir, plan.recorded), stage,
-                                  {**provenance(command, device), "inputs": inputs})
+                                  {**provenance(command, device), "inputs": inputs, "outputs": outputs})
 
 
 def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dict, notebooks=NOTEBOOKS) -> list:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..record import lock, run_folder
-from ..record.names import CHECKPOINT, FAILED, PENDING
+from ..record.names import CHECKPOINT, FAILED, NOTEBOOK, PENDING
 from .params import load_group
 from .plan import make_plan
 
@@ -28,9 +28,15 @@ def status_group(path, results_dir="results") -> int:
     freshness = ("analysis up to date, report up to date" if plan.analysis_fresh and plan.report_fresh else
                  "analysis up to date, report to be redone" if plan.analysis_fresh else "analysis to be (re)done")
     print(f"{group.name}: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) + f"; {freshness}")
+    for stage, changes in plan.changed_outputs.items():
+        print(f"{group.name}: {'; '.join(changes)}: `htsgd run` redoes the {stage}")
     if lock.LOCK_FILE.is_file() and (wrong := lock.mismatches()):  # new runs would not be the records' environment
         print(f"warning: this environment does not match {lock.LOCK_FILE.name}: {lock.describe(wrong)}; "
               "`make setup` installs the locked ones (`rm .venv/.installed-*` first if it has nothing to do)",
+              file=sys.stderr)
+    if plan.damaged:
+        print(f"{group.name}: {len(plan.damaged)} run(s) have a damaged record file: move each run's folder aside, or "
+              "`htsgd run --retrain_damaged` moves them to <results>/<group>.superseded/ and trains them again",
               file=sys.stderr)
     return 1 if plan.damaged or plan.job_failed else 0
 
@@ -56,6 +62,8 @@ def _state(plan, config_id: str) -> tuple[str, str]:
         error = failure.get("error") or (f"{job['executor']} job {job['job_id']} ended ({failure['ended']}) "
                                          "without a result")
         return failure.get("status", FAILED), error if job["log"] in error else f"{error}; log {job['log']}"
+    if run_folder.is_complete(run_dir):
+        return "unrecorded", f"finished; `htsgd run` executes its {NOTEBOOK} over the saved weights, training nothing"
     failure = run_folder.read_failure(run_dir)
     if failure is not None:
         return failure["status"], failure["error"]

@@ -15,6 +15,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from .storage import DamagedFile, read_json
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 TRAIN, ANALYSIS, REPORT = "train", "analysis", "report"
@@ -49,9 +51,14 @@ def stage_files(stage: str, root: Path = ROOT) -> list[Path]:
 
 def notebook_digest(path) -> str:
     """sha256 over a notebook's code cells, parameters cells left out: equal for a template and its executions."""
-    cells = json.loads(Path(path).read_text())["cells"]
-    code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells
-            if c["cell_type"] == "code" and not PARAMETER_TAGS & set(c.get("metadata", {}).get("tags", []))]
+    try:
+        cells = read_json(path)["cells"]
+        code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells
+                if c["cell_type"] == "code" and not PARAMETER_TAGS & set(c.get("metadata", {}).get("tags", []))]
+        if not all(isinstance(source, str) for source in code):
+            raise TypeError
+    except (KeyError, TypeError, AttributeError):
+        raise DamagedFile(path, "not a Jupyter notebook: no list of cells with their type and source") from None
     return hashlib.sha256(json.dumps(code).encode()).hexdigest()
 
 

@@ -4,7 +4,9 @@
 `provenance.json` has one section per stage, each written only by the stage it describes: `runs`
 (which training code and which devices made the runs, from the runs' own provenance), `analysis`
 and `report` (the environment that last produced them, and the digest of the inputs they were
-produced from, which is what decides whether they are fresh). The analysis keeps each run's result
+produced from, and the digest of every file they wrote: a stage is fresh only while both still hold, so an
+output damaged or edited afterwards makes `htsgd run` redo the stage instead of reporting from it). The analysis
+keeps each run's result
 in `summary/runs/<id>.json.gz` under a key of everything it depends on, so a new seed is analysed
 alone and a committed run without weights need not be trained again to be reported.
 """
@@ -18,12 +20,14 @@ from pathlib import Path
 from ..core.config import TrainConfig
 from . import run_folder, storage
 from .digests import ANALYSIS, code_digest, digest, file_digest
-from .names import ANALYSIS_CACHE, HISTORY, METRICS, PENDING, PROVENANCE, RUNS_CSV
+from .names import ANALYSIS_CACHE, FIGURES, HISTORY, METRICS, PENDING, PROVENANCE, RUNS_CSV, SUMMARY, TABLES
 from .public_paths import public_path
 
 OUTCOME_COLUMNS = ["status", "steps", "wall_time", "train_acc", "test_acc", "max_train_loss_ratio", "error"]
 RUN_COLUMNS = ["id", *TrainConfig.__dataclass_fields__, *OUTCOME_COLUMNS]
 STAGES = ("analysis", "report")
+# What each stage writes in the group's folder: its executed notebook and the folders it fills.
+STAGE_OUTPUTS = {"analysis": ("analyze.ipynb", SUMMARY), "report": ("report.ipynb", TABLES, FIGURES)}
 
 
 def write_runs_csv(configs: dict, group_dir: Path) -> Path:
@@ -43,7 +47,7 @@ def write_runs_csv(configs: dict, group_dir: Path) -> Path:
                 row.update({"status": failure["status"], "error": failure["error"]})
         writer.writerow(row)
     path = Path(group_dir) / RUNS_CSV
-    if not (path.is_file() and path.read_text() == out.getvalue()):
+    if not (path.is_file() and path.read_bytes() == out.getvalue().encode()):
         storage.write_text(path, out.getvalue())
     return path
 
@@ -60,6 +64,28 @@ def read_provenance(group_dir) -> dict:
 def stage_inputs(group_dir, stage: str) -> str | None:
     """The inputs digest the stage was last produced from (None: never, or its last attempt failed)."""
     return read_provenance(group_dir).get(stage, {}).get("inputs")
+
+
+def output_digests(group_dir, stage: str) -> dict[str, str]:
+    """Every file `stage` wrote (its notebook, and what its folders hold) by content; interrupted writes left out."""
+    group_dir, files = Path(group_dir), []
+    for name in STAGE_OUTPUTS[stage]:
+        path = group_dir / name
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            files.append(path)
+    return {p.relative_to(group_dir).as_posix(): file_digest(p) for p in files if not p.name.startswith(".")}
+
+
+def changed_outputs(group_dir, stage: str) -> list[str]:
+    """What no longer is as `stage` wrote it: each changed or missing output, named; empty while all hold."""
+    recorded = read_provenance(group_dir).get(stage, {}).get("outputs")
+    if not isinstance(recorded, dict):
+        return [f"{PROVENANCE} records no digest of its outputs"]
+    present = output_digests(group_dir, stage)
+    return [f"{name} {'is missing' if name not in present else 'changed'} since the {stage} wrote it"
+            for name, wanted in recorded.items() if present.get(name) != wanted]
 
 
 def write_provenance(group_dir, group_name: str, params_path, runs: dict, stage: str | None = None,

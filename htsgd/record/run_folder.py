@@ -14,9 +14,12 @@ from pathlib import Path
 
 from ..errors import UserError
 from . import storage
-from .names import CONFIG, FAILURE, HISTORY, METRICS, NOTEBOOK, RUN_FILES
+from .names import (CAP, COMPLETED, CONFIG, CONVERGED, DIVERGED, FAILURE, FAILURES, HISTORY, METRICS, NOT_LEARNING,
+                    NOTEBOOK, RUN_FILES, WEIGHTS)
 
 METRIC_KEYS = ("status", "steps", "wall_time", "train_loss", "train_acc", "test_loss", "test_acc")
+ENDINGS = (CONVERGED, COMPLETED, CAP, DIVERGED, NOT_LEARNING)  # metrics.json's status
+JOB_KEYS = ("job_id", "executor", "log")  # what a job's claim or a job's failure names
 
 
 def is_complete(run_dir) -> bool:
@@ -45,16 +48,39 @@ def read_config(run_dir) -> dict | None:
 
 
 def read_metrics(run_dir) -> dict:
+    """metrics.json, its keys and their types checked: what status, planning and runs.csv rely on."""
     path = Path(run_dir) / METRICS
     metrics = storage.read_json(path)
     missing = [k for k in METRIC_KEYS if k not in metrics]
     if missing:
         raise storage.DamagedFile(path, f"missing {', '.join(missing)}")
+    if metrics["status"] not in ENDINGS:
+        raise storage.DamagedFile(path, f"status {metrics['status']!r} is none of {', '.join(ENDINGS)}")
+    if not is_count(metrics["steps"]) or metrics["steps"] < 1:
+        raise storage.DamagedFile(path, f"steps {metrics['steps']!r} is not a whole number >= 1")
+    wrong = [k for k in METRIC_KEYS[2:] if not is_number(metrics[k])]
+    if wrong:
+        raise storage.DamagedFile(path, f"{', '.join(wrong)} not a number")
     return metrics
 
 
+def is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_outcome(run_dir):
-    """Raise DamagedFile unless metrics.json and history.csv read, and agree on where training stopped."""
+    """Raise DamagedFile unless the configuration, metrics.json and history.csv read, and the latter two agree on
+    where training stopped; and unless the executed notebook is there or can be made again from the weights."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise storage.DamagedFile(run_dir / CONFIG, "missing: a finished run cannot be checked against the grid "
+                                  "without its configuration")
+    if not (run_dir / NOTEBOOK).is_file() and not (run_dir / WEIGHTS).is_file():
+        raise storage.DamagedFile(run_dir / NOTEBOOK, f"missing, and no {WEIGHTS} to record the finished run again")
     steps = read_metrics(run_dir)["steps"]
     last = read_history(run_dir)[-1]["step"]
     if last != steps - 1:
@@ -63,19 +89,38 @@ def check_outcome(run_dir):
 
 
 def read_failure(run_dir) -> dict | None:
+    """failure.json (None when the run has not failed), with the status and message every reader shows."""
     path = Path(run_dir) / FAILURE
-    return storage.read_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    failure = storage.read_json(path)
+    if failure.get("status") not in FAILURES or not isinstance(failure.get("error"), str):
+        raise storage.DamagedFile(path, f"expected a status ({', '.join(FAILURES)}) and an error message")
+    if "job" in failure:
+        check_job(failure["job"], path)
+    return failure
+
+
+def check_job(job, path):
+    """A job's record (a claim, or the job inside a failure) names its id, its executor and its log."""
+    if not (isinstance(job, dict) and all(isinstance(job.get(k), (str, int)) for k in JOB_KEYS)):
+        raise storage.DamagedFile(path, f"a job must name its {', '.join(JOB_KEYS)}")
 
 
 def read_history(run_dir) -> list[dict]:
     path = Path(run_dir) / HISTORY
+    if not path.is_file():
+        raise storage.DamagedFile(path, "missing")
     try:
         with open(path, newline="") as f:
-            rows = [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+            reader = csv.DictReader(f)
+            rows = [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()} for row in reader]
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
         raise storage.DamagedFile(path, f"not a table of numbers: {' '.join(str(err).split())[:120]}") from None
     if not rows:
         raise storage.DamagedFile(path, "no evaluations")
+    if "step" not in reader.fieldnames:
+        raise storage.DamagedFile(path, "no step column")
     return rows
 
 

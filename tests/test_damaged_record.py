@@ -1,0 +1,199 @@
+"""Every file a run folder and a group folder hold, damaged every way a disk or a hand can damage it.
+
+Whatever the damage, no command raises: a damaged run is named on one line with its file and what
+to do, the other configurations still plan, and the exit status says so; a damaged output of the
+analysis or the report makes `htsgd run` redo that stage instead of reporting from it.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from htsgd.cli import main
+from htsgd.pipeline import claims
+from htsgd.pipeline.params import load_group
+from htsgd.pipeline.plan import make_plan
+from htsgd.pipeline.run import run_groups
+from htsgd.record import names
+
+pytestmark = pytest.mark.usefixtures("htsgd_kernel")
+RUN = "noise0_seed1"
+OTHERS = ["noise0_seed2", "noise1_sigma0.01_seed1", "noise1_sigma0.01_seed2"]
+DAMAGES = ("missing", "empty", "truncated", "garbage", "wrong shape", "wrong types")
+
+
+def damage(path, how: str, wrong_types=None):
+    """Damage `path` one way; `wrong_types` makes a file of the right shape whose values have the wrong types."""
+    if how == "missing":
+        path.unlink()
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "garbage":
+        path.write_bytes(bytes(range(256)) * 8)
+    elif how == "wrong shape":
+        path.write_text("[1, 2, 3]\n" if path.suffix in (".json", ".ipynb", ".queued") else "epoch,loss\n1,0.5\n")
+    else:
+        path.write_text(wrong_types(path))
+
+
+def with_value(key, value):
+    """A JSON file's own object with `key` set to a value of the wrong type."""
+    return lambda path: json.dumps({**json.loads(path.read_text()), key: value})
+
+
+RUN_FILES = {  # file -> (its wrong-types content, the state each damage gives)
+    names.CONFIG: (with_value("width", "wide"), {"wrong types": "stale"}),
+    names.METRICS: (with_value("steps", "many"), {}),
+    names.HISTORY: (lambda path: "step,train_acc\nfirst,high\n", {}),
+    names.PROVENANCE: (with_value("code_digest", 7), {}),
+    names.NOTEBOOK: (lambda path: json.dumps({"cells": [{"cell_type": "code", "source": 7}]}),
+                     {"missing": "unrecorded"}),  # its weights are there: the notebook is made again from them
+}
+
+
+def status(params, results, capsys) -> tuple[int, dict, str]:
+    """`htsgd status`: its exit status, each configuration's line by id, and what it wrote to stderr."""
+    code = main(["status", str(params), "--results_dir", str(results)])
+    out, err = capsys.readouterr()
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    return code, lines, err
+
+
+def assert_named(code, lines, err, file_name):
+    assert code == 1
+    assert "damaged" in lines[RUN] and file_name in lines[RUN], lines[RUN]
+    assert "--retrain_damaged" in err
+    for other in OTHERS:
+        assert "converged" in lines[other] or "cap" in lines[other], lines[other]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("file_name", RUN_FILES)
+def test_a_damaged_run_file_is_named_and_the_rest_plans(fresh_copy, capsys, file_name, how):
+    params, results, group = fresh_copy
+    wrong_types, states = RUN_FILES[file_name]
+    damage(group / RUN / file_name, how, wrong_types)
+    code, lines, err = status(params, results, capsys)
+    expected = states.get(how, "damaged")
+    if expected == "damaged":
+        assert_named(code, lines, err, file_name)
+    else:
+        assert code == 0 and expected in lines[RUN], lines[RUN]
+
+
+@pytest.mark.parametrize("how", ("missing", "empty", "garbage", "wrong shape"))
+def test_htsgd_run_names_a_damaged_run_trains_nothing_and_exits_1(fresh_copy, capsys, how):
+    params, results, group = fresh_copy
+    damage(group / RUN / names.METRICS, how)
+    assert run_groups([params], results_dir=results) == 1
+    out, err = capsys.readouterr()
+    assert "0 to run" in out and f"tiny/{RUN}: " in err and names.METRICS in err and "--retrain_damaged" in err
+
+
+def failed_run(group):
+    """RUN as a configuration whose attempt failed: its config and failure.json alone."""
+    for path in (group / RUN).iterdir():
+        if path.name != names.CONFIG:
+            path.unlink()
+    (group / RUN / names.FAILURE).write_text(json.dumps({"status": "failed", "error": "a cell raised"}))
+    return group / RUN / names.FAILURE
+
+
+def queued_run(group):
+    """RUN as a configuration given to a job: its config and the job's claim."""
+    failed_run(group).unlink()
+    claims.mark_queued(group, RUN, {"job_id": "17", "executor": "slurm", "log": "logs/slurm/17.out"})
+    return claims.queued_marker(group, RUN)
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("make", (failed_run, queued_run))
+def test_a_damaged_failure_or_job_claim_is_named(fresh_copy, capsys, make, how):
+    params, results, group = fresh_copy
+    path = make(group)
+    damage(path, how, with_value("job_id" if make is queued_run else "status", [1]))
+    code, lines, err = status(params, results, capsys)
+    if how == "missing":
+        assert code == 0 and "pending" in lines[RUN]
+    else:
+        assert_named(code, lines, err, path.name)
+
+
+def test_a_finished_run_without_its_config_is_damaged(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    (group / RUN / names.CONFIG).unlink()
+    assert_named(*status(params, results, capsys), names.CONFIG)
+
+
+def test_a_recorded_run_without_notebook_or_weights_is_damaged(fresh_copy, capsys):
+    """Without its weights the run cannot be recorded again: retraining it silently would overwrite its history."""
+    params, results, group = fresh_copy
+    (group / RUN / names.WEIGHTS).unlink()
+    (group / RUN / names.NOTEBOOK).unlink()
+    assert_named(*status(params, results, capsys), names.NOTEBOOK)
+
+
+def output_files(group) -> list[str]:
+    """One file of each kind the analysis and the report write."""
+    summary = sorted(p.name for p in (group / names.SUMMARY).glob("*.csv"))
+    figure = sorted(p.name for p in (group / names.FIGURES).glob("*.png"))[0]
+    return (["analyze.ipynb", "report.ipynb", f"{names.TABLES}/{names.VERDICT_MD}", f"{names.FIGURES}/{figure}",
+             f"{names.ANALYSIS_CACHE}/{RUN}.json.gz"] + [f"{names.SUMMARY}/{name}" for name in summary])
+
+
+@pytest.mark.parametrize("how", ("missing", "empty", "truncated", "garbage"))
+def test_a_damaged_output_makes_its_stage_stale_and_is_named(fresh_copy, capsys, how):
+    params, results, group = fresh_copy
+    for name in output_files(group):
+        shutil.copytree(group, group.with_name("copy"), dirs_exist_ok=False)
+        copy = group.with_name("copy")
+        damage(copy / name, how)
+        plan = make_plan(load_group(params), copy)
+        stage = "analysis" if name.startswith(names.SUMMARY) or name == "analyze.ipynb" else "report"
+        assert not (plan.analysis_fresh and plan.report_fresh), name
+        assert any(name in change for change in plan.changed_outputs[stage]), (name, plan.changed_outputs)
+        shutil.rmtree(copy)
+
+
+def test_status_names_a_changed_output(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    damage(group / names.TABLES / names.VERDICT_MD, "truncated")
+    assert main(["status", str(params), "--results_dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "analysis up to date, report to be redone" in out
+    assert f"{names.TABLES}/{names.VERDICT_MD} changed since the report wrote it: `htsgd run` redoes the report" in out
+
+
+def test_a_damaged_runs_csv_is_rebuilt_and_nothing_else_is_redone(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    before = (group / names.RUNS_CSV).read_bytes()
+    damage(group / names.RUNS_CSV, "garbage")
+    assert run_groups([params], results_dir=results) == 0
+    out = capsys.readouterr().out
+    assert "analysis up to date" in out and "report up to date" in out
+    assert (group / names.RUNS_CSV).read_bytes() == before
+
+
+def test_a_damaged_group_provenance_is_one_line_naming_it(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    damage(group / names.PROVENANCE, "garbage")
+    assert main(["status", str(params), "--results_dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"tiny/{names.PROVENANCE}" in err and "Move it aside" in err
+
+
+@pytest.mark.slow
+def test_htsgd_run_redoes_an_analysis_whose_output_was_cut_short(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    table = next((group / names.SUMMARY).glob("results_*_mce.csv"))
+    before = table.read_bytes()
+    damage(table, "truncated")
+    assert run_groups([params], results_dir=results) == 0
+    out = capsys.readouterr().out
+    assert f"{names.SUMMARY}/{table.name} changed since the analysis wrote it; the analysis is redone" in out
+    assert table.read_bytes() == before
+    plan = make_plan(load_group(params), group)
+    assert plan.analysis_fresh and plan.report_fresh
