@@ -5,17 +5,33 @@ becomes a page (nbconvert's `basic` template, its images embedded, no script or 
 the group's CSVs, tables and figures are copied beside the pages, at the paths they have in the record, so
 that every link is relative and the folder can be opened from disk or served by any static server. A
 group is rebuilt only when what it shows changed: the digest of its inputs is kept in `<out>/<group>/.built`.
+
+A record is anyone's files, and `--out` any folder, so the site is built to be safe on both:
+- it deletes only what it built. `--out` must be a new or empty folder, or one marked by an earlier build
+  (`.htsgd-site`); a site from before the marker (an index.html of its own beside group folders holding
+  `.built`) is taken over. It never goes over the record (the results folder, a folder above it or inside a
+  group), and in its folder it deletes only a group's folder holding `.built`: any other is refused.
+- no page runs script: every body is cleaned by ammonia (nh3) to plain markup, links to the site or the
+  web, images from the site or inline PNG/JPEG, and each page's Content-Security-Policy forbids script.
+- it shows only a group's own files: a link, or a file that resolves outside the group, is left out, said so.
+- a file it cannot read (a garbled notebook, Markdown that is not UTF-8, a runs.csv without a status
+  column) is named on stderr and skipped, the rest is built, and the command exits 1; the group is not
+  marked built, so the next build tries it again.
 """
 
 import csv
 import functools
 import html
 import os
+import re
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
+import nbformat
+import nh3
 import yaml
 from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -27,8 +43,17 @@ from ..record.digests import digest, file_digest
 from ..record.names import FAILED_NOTEBOOK, FIGURES, NOTEBOOK, PROVENANCE, RUNS_CSV, SUMMARY, TABLES, VERDICT_MD
 from ..record.public_paths import public_path
 
-BUILT = ".built"
-INDEX = "index.html"
+BUILT, UNFINISHED = ".built", "unfinished\n"  # marks a group's folder as the site's; its digest once complete
+SITE_MARK = ".htsgd-site"
+INDEX, TITLE = "index.html", "htsgd: the record"
+TODO = "restore it (git checkout) or re-run what wrote it, then run htsgd site again"
+CSP = ("default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; base-uri 'none'; "
+       "form-action 'none'")  # no script at all; file: for a site opened from disk, where 'self' may match no file
+TAGS = nh3.ALLOWED_TAGS | {"section"}
+ATTRIBUTES = {**nh3.ALLOWED_ATTRIBUTES, "*": {"class", "id", "title"},  # classes: code colours; ids: anchors
+              "img": nh3.ALLOWED_ATTRIBUTES["img"] | {"loading"},
+              **{row: nh3.ALLOWED_ATTRIBUTES[row] | {"style"} for row in ("tr", "td", "th")}}  # text-align alone
+INLINE_IMAGES = ("data:image/png;base64,", "data:image/jpeg;base64,")  # not SVG: it can carry script
 REBUILT, UP_TO_DATE, REMOVED = "rebuilt", "up to date", "removed"
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 75rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45;
@@ -48,48 +73,128 @@ pre { background: #f6f8fa; padding: .5rem; overflow-x: auto; }
 """
 
 
+class Unreadable(Exception):
+    """A record file the site cannot show: it is skipped, named, and the build goes on without it."""
+
+    def __init__(self, path: Path, what: str):
+        self.path = path
+        super().__init__(f"skipped {public_path(path)}: {what}; {TODO}")
+
+
+class Skipped(dict):
+    """The files a build skipped, each named once on stderr: no page links to them, and `htsgd site` exits 1."""
+
+    def unless_unreadable(self, read, *args):
+        """`read(*args)`, or None when it raises Unreadable: the site is built without that file."""
+        try:
+            return read(*args)
+        except Unreadable as err:
+            if err.path not in self:
+                self[err.path] = str(err)
+                print(f"htsgd site: {err}", file=sys.stderr)
+            return None
+
+
 def site_command(results_dir, out, params_dir) -> int:
-    """`htsgd site`: build, then say which groups were rebuilt and which were up to date."""
-    outcomes = build_site(results_dir, out, params_dir)
+    """`htsgd site`: build, then say which groups were rebuilt and which were up to date; 1 if a file was skipped."""
+    outcomes, skipped = build_site(results_dir, out, params_dir)
     for outcome in (REBUILT, UP_TO_DATE, REMOVED):
         names = [group for group, done in outcomes.items() if done == outcome]
         if names:
             print(f"{outcome}: {', '.join(names)}")
     print(f"open {public_path(Path(out) / INDEX)}")
-    return 0
+    return 1 if skipped else 0
 
 
-def build_site(results_dir, out, params_dir) -> dict[str, str]:
-    """Render every group of `results_dir` into `out`; each group's outcome: rebuilt, up to date or removed."""
+def build_site(results_dir, out, params_dir) -> tuple[dict[str, str], Skipped]:
+    """Render every group of `results_dir` into `out`: each group's outcome (rebuilt, up to date or removed),
+    and the files skipped as unreadable."""
     results_dir, out, params_dir = Path(results_dir), Path(out), Path(params_dir)
     if not results_dir.is_dir():
         raise UserError(f"{public_path(results_dir)} is not a folder: nothing to render")
-    groups = find_groups(results_dir, out)
-    outcomes = {group.name: update_group(group, out / group.name, params_dir / f"{group.name}.yaml")
+    groups = find_groups(results_dir)
+    claim(out, results_dir, groups)
+    skipped = Skipped()
+    for group in groups:
+        for path in left_out(group):
+            print(f"htsgd site: left out {public_path(path)}: a link, or a file outside {public_path(group)}; "
+                  "the site shows only a group's own files", file=sys.stderr)
+    outcomes = {group.name: update_group(group, out / group.name, params_dir / f"{group.name}.yaml", skipped)
                 for group in groups}
     outcomes.update({folder.name: REMOVED for folder in remove_gone(out, {group.name for group in groups})})
-    sections = "\n".join(group_section(group, params_dir / f"{group.name}.yaml") for group in groups)
-    storage.write_text(out / INDEX, page("htsgd: the record", index_body(groups, sections)))
-    return outcomes
+    sections = "\n".join(group_section(group, params_dir / f"{group.name}.yaml", skipped) for group in groups)
+    storage.write_text(out / INDEX, page(TITLE, index_body(groups, sections)))
+    return outcomes, skipped
 
 
-def find_groups(results_dir: Path, out: Path) -> list[Path]:
-    """Every folder holding a group's `runs.csv`; the site's own folder is never one."""
-    return sorted(p for p in results_dir.iterdir()
-                  if (p / RUNS_CSV).is_file() and p.resolve() != out.resolve())
+def find_groups(results_dir: Path) -> list[Path]:
+    """Every folder holding a group's `runs.csv`; the site's own folder is never one (`claim` refuses it)."""
+    return sorted(p for p in results_dir.iterdir() if (p / RUNS_CSV).is_file())
+
+
+def claim(out: Path, results_dir: Path, groups: list[Path]):
+    """Refuse an `out` where the site would delete what it did not write; then mark it as the site's own."""
+    where = out.resolve()
+    if results_dir.resolve().is_relative_to(where) or any(where.is_relative_to(g.resolve()) for g in groups):
+        raise UserError(f"--out {public_path(out)} holds or lies in the record {public_path(results_dir)}, and the "
+                        "site replaces what is in its folder: give one outside every group, such as the default "
+                        f"{public_path(results_dir / 'site')}")
+    if not (out / SITE_MARK).is_file() and not earlier_site(out):
+        raise UserError(f"--out {public_path(out)} holds files htsgd site did not write (no {SITE_MARK} in it), and "
+                        "the site replaces what is in its folder: give a new or empty folder")
+    for folder in (out / group.name for group in groups):
+        if not replaceable(folder):
+            raise UserError(f"{public_path(folder)} holds files htsgd site did not write (no {BUILT} in it), and the "
+                            "site would replace it with the group's pages: move it away, or give another --out")
+    storage.write_text(out / SITE_MARK, "htsgd site built this folder, and rewrites what it built in it\n")
+
+
+def earlier_site(out: Path) -> bool:
+    """A folder the site may take without its mark: none yet, an empty one, or a site built before the mark
+    (its own index.html, known by its title, beside group folders holding `.built` and nothing else)."""
+    if not out.is_dir():
+        return not out.exists()
+    entries, index = list(out.iterdir()), out / INDEX
+    ours = index.is_file() and f"<title>{TITLE}</title>" in index.read_text(errors="replace")
+    return not entries or ours and all(p == index or built(p) for p in entries)
+
+
+def built(folder: Path) -> bool:
+    """A group's folder the site built: it holds `.built` (a link to a folder never counts)."""
+    return folder.is_dir() and not folder.is_symlink() and (folder / BUILT).is_file()
+
+
+def replaceable(folder: Path) -> bool:
+    """A group's folder the site may delete or write: one it built, or none yet, or an empty one."""
+    if built(folder) or not folder.exists():
+        return True
+    return folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+
+
+def candidates(group_dir: Path) -> list[Path]:
+    """Every file the site would show of a group: runs.csv, provenance, summaries, tables and figures, then its
+    executed notebooks and each run's; one still executing (`.running.ipynb`) is not record yet."""
+    files = [group_dir / RUNS_CSV, group_dir / PROVENANCE]
+    files += [p for folder in (SUMMARY, TABLES, FIGURES) for p in sorted((group_dir / folder).glob("*"))]
+    files += sorted(p for p in group_dir.glob("*.ipynb") if not p.name.endswith(".running.ipynb"))
+    files += sorted(p for name in (NOTEBOOK, FAILED_NOTEBOOK) for p in group_dir.glob(f"*/{name}"))
+    return [p for p in files if p.is_file()]
+
+
+def own(path: Path, group_dir: Path) -> bool:
+    """A file of the group itself: not a link, and inside the group's folder with every link on its way followed.
+    A link could show any file of this machine (`figures/x.png -> /etc/passwd`) to whoever reads the site."""
+    return not path.is_symlink() and path.resolve().is_relative_to(group_dir.resolve())
 
 
 def record_files(group_dir: Path) -> list[Path]:
     """What the site shows of a group: these files are copied (notebooks rendered), and only they decide a rebuild."""
-    files = [group_dir / RUNS_CSV, group_dir / PROVENANCE]
-    files += [p for folder in (SUMMARY, TABLES, FIGURES) for p in sorted((group_dir / folder).glob("*"))]
-    return [p for p in files if p.is_file()] + notebooks(group_dir)
+    return [p for p in candidates(group_dir) if own(p, group_dir)]
 
 
-def notebooks(group_dir: Path) -> list[Path]:
-    """The group's executed notebooks, then each run's; one still executing (`.running.ipynb`) is not record yet."""
-    group = sorted(p for p in group_dir.glob("*.ipynb") if not p.name.endswith(".running.ipynb"))
-    return group + sorted(p for name in (NOTEBOOK, FAILED_NOTEBOOK) for p in group_dir.glob(f"*/{name}"))
+def left_out(group_dir: Path) -> list[Path]:
+    """The group's files that are links or lie outside it: never shown."""
+    return [p for p in candidates(group_dir) if not own(p, group_dir)]
 
 
 def inputs_digest(group_dir: Path, params_path: Path) -> str:
@@ -99,37 +204,61 @@ def inputs_digest(group_dir: Path, params_path: Path) -> str:
                    "site": file_digest(__file__)})
 
 
-def update_group(group_dir: Path, site_dir: Path, params_path: Path) -> str:
+def update_group(group_dir: Path, site_dir: Path, params_path: Path, skipped: Skipped) -> str:
     """Rebuild the group's pages from scratch unless `.built` holds the digest of its current inputs."""
     wanted = inputs_digest(group_dir, params_path)
     if (site_dir / BUILT).is_file() and (site_dir / BUILT).read_text() == wanted:
         return UP_TO_DATE
-    shutil.rmtree(site_dir, ignore_errors=True)
-    for path in record_files(group_dir):
-        publish(path, site_dir / path.relative_to(group_dir), site_dir.parent / INDEX)
-    storage.write_text(site_dir / BUILT, wanted)  # last: a build cut short is redone
+    if built(site_dir):  # `claim` refused any other folder there but an empty one
+        shutil.rmtree(site_dir)
+    storage.write_text(site_dir / BUILT, UNFINISHED)  # first: the folder is the site's from now on
+    home = site_dir.parent / INDEX
+    published = [skipped.unless_unreadable(publish, path, site_dir / path.relative_to(group_dir), home)
+                 for path in record_files(group_dir)]
+    if all(published):  # last: a build cut short, or one that skipped a file, is redone
+        storage.write_text(site_dir / BUILT, wanted)
     return REBUILT
 
 
 def remove_gone(out: Path, groups: set[str]) -> list[Path]:
     """Remove the pages of groups whose record is gone; only folders this module built (they hold `.built`)."""
-    gone = sorted(p for p in out.glob(f"*/{BUILT}") if p.parent.name not in groups) if out.is_dir() else []
-    for built in gone:
-        shutil.rmtree(built.parent)
-    return [built.parent for built in gone]
+    gone = sorted(p.parent for p in out.glob(f"*/{BUILT}") if p.parent.name not in groups and built(p.parent))
+    for folder in gone:
+        shutil.rmtree(folder)
+    return gone
 
 
-def publish(source: Path, target: Path, index: Path):
-    """A notebook becomes `<name>.html`; any other file is copied, and a Markdown table also gets a page."""
+def publish(source: Path, target: Path, index: Path) -> Path:
+    """A notebook becomes `<name>.html`; any other file is copied, and a Markdown table also gets a page.
+    What it wrote last; Unreadable, and no page, for a notebook or Markdown file that does not read."""
     target.parent.mkdir(parents=True, exist_ok=True)
     home = link(index, target.parent)
     if source.suffix == ".ipynb":
-        body, _ = exporter().from_filename(str(source))
-        storage.write_text(target.with_suffix(".html"), page(target.name, body, home, notebook=True))
-        return
+        body, _ = exporter().from_notebook_node(read_notebook(source))
+        return storage.write_text(target.with_suffix(".html"), page(target.name, body, home, notebook=True))
     shutil.copyfile(source, target)
     if source.suffix == ".md":
-        storage.write_text(target.with_suffix(".html"), page(source.name, markdown2html_mistune(source.read_text()), home))
+        return storage.write_text(target.with_suffix(".html"),
+                                  page(source.name, markdown2html_mistune(read_text(source)), home))
+    return target
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook in `path`, checked against its schema first, so that a garbled one is named, not rendered."""
+    try:
+        notebook = nbformat.reads(read_text(path), as_version=4)
+        nbformat.validate(notebook)
+    except (ValueError, AttributeError, nbformat.ValidationError) as err:
+        raise Unreadable(path, f"not a notebook ({' '.join(str(err).split())[:100]})") from None
+    return notebook
+
+
+def read_text(path: Path) -> str:
+    """A record file's text; Unreadable when it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable(path, "not UTF-8 text") from None
 
 
 @functools.cache
@@ -139,11 +268,26 @@ def exporter() -> HTMLExporter:
 
 
 def page(title: str, body: str, home: str | None = None, notebook: bool = False) -> str:
-    """A whole page: its own inline style (and syntax colours for a notebook), nothing loaded from elsewhere."""
+    """A whole page: its own inline style (and syntax colours for a notebook), nothing loaded from elsewhere,
+    its body cleaned, and a policy that no script runs."""
     style = CSS + (HtmlFormatter().get_style_defs(".highlight") if notebook else "")
     back = f'<p><a href="{home}">&larr; every group</a></p>\n' if home else ""
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-            f"<style>{style}</style>\n</head>\n<body>\n{back}{body}\n</body>\n</html>\n")
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{style}</style>\n</head>\n<body>\n{clean(back + body)}\n</body>\n</html>\n")
+
+
+def clean(body: str) -> str:
+    """The body as markup alone: a notebook's HTML output, a Markdown cell or a table can hold any HTML."""
+    return nh3.clean(body, tags=TAGS, attributes=ATTRIBUTES, attribute_filter=inline_data,
+                     filter_style_properties={"text-align"}, url_schemes={"http", "https", "data"})
+
+
+def inline_data(tag: str, attribute: str, value: str) -> str | None:
+    """Inline data only as a PNG or JPEG image: a data: link or SVG image is a document that can run script.
+    Spaces and control characters are dropped first, as a browser drops them from a URL."""
+    inline = attribute in ("href", "src") and re.sub(r"[\x00-\x20]", "", value).lower().startswith("data:")
+    return None if inline and not (tag == "img" and attribute == "src" and value.startswith(INLINE_IMAGES)) else value
 
 
 def link(path: Path, start: Path) -> str:
@@ -153,20 +297,21 @@ def link(path: Path, start: Path) -> str:
 
 def index_body(groups: list[Path], sections: str) -> str:
     if not groups:
-        return '<h1>htsgd: the record</h1>\n<p class="none">No group record (no folder with a runs.csv) yet.</p>'
+        return f'<h1>{TITLE}</h1>\n<p class="none">No group record (no folder with a runs.csv) yet.</p>'
     contents = " · ".join(f'<a href="#{quote(g.name)}">{html.escape(g.name)}</a>' for g in groups)
-    return f"<h1>htsgd: the record</h1>\n<p>Groups: {contents}</p>\n{sections}"
+    return f"<h1>{TITLE}</h1>\n<p>Groups: {contents}</p>\n{sections}"
 
 
-def group_section(group_dir: Path, params_path: Path) -> str:
+def group_section(group_dir: Path, params_path: Path, skipped: Skipped) -> str:
     """A group on the index: what it is, its verdict, how its runs ended, its figures and links to the rest."""
     name = group_dir.name
     parts = [f'<section id="{html.escape(name)}">\n<h2>{html.escape(name)}</h2>',
              paragraph(description(params_path), "description", f"No description ({public_path(params_path)} "
                        "not found or without one)."),
-             paragraph(verdict_sentence(group_dir), "verdict", "No verdict yet (the report has not run)."),
-             paragraph(status_counts(group_dir), "runs", "No run in runs.csv."),
-             figures(group_dir), notebook_links(group_dir), file_links(group_dir), "</section>"]
+             paragraph(skipped.unless_unreadable(verdict_sentence, group_dir), "verdict",
+                       "No verdict yet (the report has not run)."),
+             paragraph(skipped.unless_unreadable(status_counts, group_dir), "runs", "No run read from runs.csv."),
+             figures(group_dir), notebook_links(group_dir, skipped), file_links(group_dir, skipped), "</section>"]
     return "\n".join(part for part in parts if part)
 
 
@@ -186,14 +331,22 @@ def description(params_path: Path) -> str | None:
 def verdict_sentence(group_dir: Path) -> str | None:
     """The bold sentence of tables/verdict.md: what the group found, in one line."""
     path = group_dir / TABLES / VERDICT_MD
-    lines = path.read_text().splitlines() if path.is_file() else []
+    lines = read_text(path).splitlines() if path.is_file() and own(path, group_dir) else []
     return next((line[2:].split("**", 1)[0] for line in lines if line.startswith("**")), None)
 
 
 def status_counts(group_dir: Path) -> str | None:
     """`36 runs: 30 converged, 6 failed`, from runs.csv's status column."""
-    with open(group_dir / RUNS_CSV, newline="") as f:
-        counts = Counter(row["status"] for row in csv.DictReader(f))
+    path = group_dir / RUNS_CSV
+    if not own(path, group_dir):
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            counts = Counter(row["status"] for row in csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error, KeyError):
+        counts = Counter({None: 1})
+    if None in counts:  # undecodable, no status column, or a row cut short before it
+        raise Unreadable(path, "not a CSV with a status in every row; the index shows the group without run counts")
     total = sum(counts.values())
     if not total:
         return None
@@ -208,16 +361,16 @@ def site_link(group_dir: Path, path: Path, text: str, suffix: str | None = None)
 
 def figures(group_dir: Path) -> str:
     shown = []
-    for path in sorted((group_dir / FIGURES).glob("*.png")):
+    for path in (p for p in record_files(group_dir) if p.parent == group_dir / FIGURES and p.suffix == ".png"):
         src = quote((Path(group_dir.name) / FIGURES / path.name).as_posix())
         shown.append(f'<figure><a href="{src}"><img src="{src}" alt="{html.escape(path.stem)}" loading="lazy"></a>'
                      f"<figcaption>{html.escape(path.stem)}</figcaption></figure>")
     return f'<div class="figures">{"".join(shown)}</div>' if shown else ""
 
 
-def notebook_links(group_dir: Path) -> str:
-    """The group's notebooks in a line; the runs' in a list that stays folded."""
-    found = notebooks(group_dir)
+def notebook_links(group_dir: Path, skipped: Skipped) -> str:
+    """The group's notebooks in a line; the runs' in a list that stays folded; none that was skipped."""
+    found = [p for p in record_files(group_dir) if p.suffix == ".ipynb" and p not in skipped]
     group = [site_link(group_dir, p, p.stem, ".html") for p in found if p.parent == group_dir]
     runs = [f"<li>{site_link(group_dir, p, p.relative_to(group_dir).as_posix(), '.html')}</li>"
             for p in found if p.parent != group_dir]
@@ -227,9 +380,9 @@ def notebook_links(group_dir: Path) -> str:
     return "\n".join(part for part in parts if part)
 
 
-def file_links(group_dir: Path) -> str:
-    """Tables as pages, then every copied file as it is in the record."""
+def file_links(group_dir: Path, skipped: Skipped) -> str:
+    """Tables as pages (but one skipped), then every copied file as it is in the record."""
     copied = [p for p in record_files(group_dir) if p.suffix != ".ipynb"]
-    tables = [site_link(group_dir, p, p.stem, ".html") for p in copied if p.suffix == ".md"]
+    tables = [site_link(group_dir, p, p.stem, ".html") for p in copied if p.suffix == ".md" and p not in skipped]
     files = [site_link(group_dir, p, p.relative_to(group_dir).as_posix()) for p in copied]
     return "\n".join([f"<p>Tables: {' · '.join(tables)}</p>" if tables else "", f"<p>Files: {' · '.join(files)}</p>"])
