@@ -16,6 +16,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from htsgd.cli import main
+from htsgd.reader.site import site_command
 from htsgd.record.names import FIGURES, NOTEBOOK, RUNS_CSV, TABLES, VERDICT_MD
 from test_site import Page
 
@@ -212,3 +213,13 @@ def test_a_garbled_runs_csv_is_named_in_one_line_and_the_group_still_shown(capsy
     assert len(err.splitlines()) == 1 and f"results/g/{RUNS_CSV}:" in err
     index = (SITE / "index.html").read_text()
     assert "<h2>g</h2>" in index and 'href="g/report.html"' in index
+
+
+def test_a_params_file_that_is_not_yaml_leaves_the_group_without_description(tmp_path):
+    results, params = tmp_path / "results", tmp_path / "params"
+    (results / "g").mkdir(parents=True)
+    (results / "g" / "runs.csv").write_text("id,status\nr1,converged\n")
+    params.mkdir()
+    (params / "g.yaml").write_bytes(b"description: [unclosed\n\xff\xfe")
+    assert site_command(results, tmp_path / "site", params) == 0
+    assert "No description" in (tmp_path / "site" / "index.html").read_text()

@@ -323,7 +323,11 @@ def paragraph(text: str | None, kind: str, missing: str) -> str:
 
 
 def description(params_path: Path) -> str | None:
-    params = yaml.safe_load(params_path.read_text()) if params_path.is_file() else None
+    """The params file's description; a file that does not read as YAML has none (`htsgd run` names its fault)."""
+    try:
+        params = yaml.safe_load(params_path.read_text()) if params_path.is_file() else None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        params = None
     text = params.get("description") if isinstance(params, dict) else None
     return " ".join(str(text).split()) if text else None
 
