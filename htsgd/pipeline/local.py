@@ -9,12 +9,16 @@ workers may share one), on the CPU each gets its share of the cores (`OMP_NUM_TH
 sets torch's threads). Only the process that started them writes `runs.csv`. An exception in a
 worker (a bug: a failed notebook is an outcome) stops the pool: nothing new starts, the running
 configurations end, and the error is raised naming its configuration.
+Workers and kernels end with the driver, even one killed with SIGKILL: each worker watches
+that its parent is still the driver, and once it is not kills its kernels and exits
+(`_watch_driver`); a kernel ends with the process that started it (see `notebook`).
 """
 
 import atexit
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -24,9 +28,10 @@ from ..record import run_folder
 from ..record.names import FAILED, FAILED_NOTEBOOK, FAILURES, METRICS, NOTEBOOK
 from ..record.public_paths import relative
 from . import claims
-from .notebook import FreshKernel, ReusedKernel, execute
+from .notebook import FreshKernel, ReusedKernel, execute, kill_kernels
 
 ELSEWHERE = "running elsewhere"
+WATCH_INTERVAL = 0.5  # seconds between a worker's checks that its driver lives
 _kernels = {}  # group folder -> ReusedKernel, one per process
 _device = None  # in a worker: the device its notebooks get (`_start_worker`)
 
@@ -119,7 +124,7 @@ def train_all(group, group_dir: Path, ids: list, data_dir: Path, device, noteboo
                                 fresh_kernels)] = config_id
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                             initargs=(slots, setups)) as pool:
+                             initargs=(slots, setups, os.getpid())) as pool:
         for _ in range(workers):
             start_next()
         while running:
@@ -175,12 +180,24 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
-def _start_worker(slots, setups):
-    """Runs once in each worker process, before any kernel starts: take a slot, its environment and device."""
+def _start_worker(slots, setups, driver: int):
+    """Runs once in each worker process, before any kernel starts: watch the driver, take a slot, its
+    environment and device."""
     global _device
+    threading.Thread(target=_watch_driver, args=(driver,), name="watch-driver", daemon=True).start()
     environment, _device = setups[slots.get()]
     os.environ.update(environment)
     own_runtime_dir()
+
+
+def _watch_driver(driver: int):
+    """In a worker: once its driver has died (it is reparented), kill its kernels and end it. A killed
+    driver says nothing, and the worker would otherwise wait for work forever. It polls the parent pid,
+    not a signal bound to the thread that started this process (as PR_SET_PDEATHSIG is)."""
+    while os.getppid() == driver:
+        time.sleep(WATCH_INTERVAL)
+    kill_kernels()
+    os._exit(1)
 
 
 def _train_here(group, config_id, group_dir, data_dir, notebooks, command, fresh_kernels) -> dict:

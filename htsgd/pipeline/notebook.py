@@ -8,8 +8,14 @@ them (`ReusedKernel`). Warm-up and reset run silently and outside the history, s
 notebook records what a fresh kernel would. A kernel that fails to start (for instance a port
 taken by a kernel started beside it, papermill issue #511) is started again, up to
 `START_ATTEMPTS` times, and never counts as a failed run.
+
+A kernel ends with the process that started it, even one killed with SIGKILL: jupyter_client
+hands it that process's pid (`JPY_PARENT_PID`) and ipykernel's parent poller exits within a
+second of it changing. A worker whose driver died ends its kernels itself (`kill_kernels`).
 """
 
+import os
+import signal
 from pathlib import Path
 
 from jupyter_client import AsyncKernelManager as KernelManager  # nbclient polls an async client: cell timeouts work
@@ -28,6 +34,7 @@ WARM_UP = "import htsgd.pipeline.notebook\nhtsgd.pipeline.notebook.warm_up()\nde
 START_ERRORS = (RuntimeError, TimeoutError, OSError)
 # Between two notebooks on one kernel: the user namespace emptied, the prompt count back at 1.
 RESET = "get_ipython().run_line_magic('reset', '-f')\nget_ipython().execution_count = 1"
+_started = set()  # this process's kernel managers from `start_kernel`, until shut down (`kill_kernels`)
 
 
 def warm_up():
@@ -53,6 +60,7 @@ def start_kernel(cwd: Path, warm_up: str = WARM_UP, env: dict | None = None) -> 
         km = KernelManager(kernel_name=KERNEL)
         try:
             run_sync(km.start_kernel)(cwd=str(cwd), extra_arguments=KERNEL_QUIET, **({"env": env} if env is not None else {}))
+            _started.add(km)
             run_silently(km, warm_up)
             return km
         except START_ERRORS:
@@ -62,11 +70,25 @@ def start_kernel(cwd: Path, warm_up: str = WARM_UP, env: dict | None = None) -> 
 
 
 def _shut_down(km: KernelManager):
+    _started.discard(km)
     try:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
     except RuntimeError:
         pass
+
+
+def kill_kernels():
+    """SIGKILL each running kernel from `start_kernel` with its process group (what it started, as a shutdown
+    would): from any thread, for a process about to end without shutting them down. Only live kernels:
+    a reaped one's pid may be another process's by now."""
+    for km in list(_started):
+        process = getattr(km.provisioner, "process", None)
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(km.provisioner.pgid or process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def run_silently(km: KernelManager, code: str):
