@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .core.config import HELP, TrainConfig
 from .errors import UserError
-from .pipeline.params import SLURM_OPTIONS
+from .pipeline.params import LARGE_GRID, SLURM_OPTIONS
 
 
 def _add_train_flags(parser):
@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="every configuration's state, read from the results folder")
     status.add_argument("params", type=Path, help="params/<group>.yaml")
     status.add_argument("--results_dir", default="results", type=Path)
+    for sub in (run, status):
+        sub.add_argument("--large_grid", action="store_true",
+                         help=f"allow a grid of more than {LARGE_GRID} configurations (refused without it: so many "
+                              "take minutes and gigabytes to plan)")
     report = commands.add_parser("report", help="rerun a group's report notebook over its existing results")
     report.add_argument("params", type=Path, help="params/<group>.yaml")
     report.add_argument("--results_dir", default="results", type=Path)
@@ -114,10 +118,10 @@ def main(argv=None) -> int:
             slurm = {k[len("slurm_"):]: v for k, v in vars(args).items() if k.startswith("slurm_") and v is not None}
             return run_groups(args.params, args.results_dir, args.data_dir, args.device, retrain_stale=args.retrain_stale,
                               retrain_damaged=args.retrain_damaged, workers=args.workers, launcher=args.launcher,
-                              slurm_options=slurm, fresh_kernels=args.fresh_kernels)
+                              slurm_options=slurm, fresh_kernels=args.fresh_kernels, large_grid=args.large_grid)
         elif args.command == "status":
             from .pipeline.status import status_group
-            return status_group(args.params, args.results_dir)
+            return status_group(args.params, args.results_dir, args.large_grid)
         elif args.command == "report":
             from .pipeline.run import report_group
             return report_group(args.params, args.results_dir)

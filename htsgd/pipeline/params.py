@@ -4,16 +4,21 @@ A group file holds `base` parameters, a `grid` (each list expands to the product
 such mappings is the union of their products, and a mapping may give its own `seeds`) and
 `seeds`. Execution settings change how runs are carried out, never what they compute, so they are
 not part of a configuration: `timeout`, `checkpoint_every`, and the `slurm:` section. Every value is
-checked here, with the file and key named, before anything runs.
+checked here, with the file and key named, before anything runs: that training can run it, that it is given once,
+and that the folders named after it stay inside the results folder. A grid of more than LARGE_GRID
+configurations is refused before it is expanded, unless asked for.
 """
 
 import itertools
+import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from ..core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TrainConfig, check_known, coerce, make_config
+from ..core.config import (COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TRAIN_SET_SIZE, TrainConfig, check_known, coerce,
+                           make_config)
 from ..errors import UserError
 
 GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "checkpoint_every", "analysis", "slurm", "notes")
@@ -25,6 +30,16 @@ ID_NAMES = {"model": "", "dataset": "", "iterate_noise": "noise", "iterate_noise
             "convergence_accuracy": "acc", "iterations": "cap", "train_size": "n",
             "train_to_cap": "tocap"}
 DEFAULT_TIMEOUT = 6 * 3600
+# Configurations a grid may expand to without --large_grid: more take minutes and gigabytes to plan.
+LARGE_GRID = 10_000
+# A group's and a run's folder name: a plain name, never a path.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+NAME_RULE = "letters, digits and . _ + -, starting with a letter or digit, without '..'"
+# Classes per dataset, as htsgd.core.data has them (a test checks they agree), known here without importing torch.
+NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "ecg5000": 2}
+# The training code seeds a torch generator, which takes seeds below 2**64, with seed * SEED_STRIDE + epoch, an epoch
+# being at most the step cap (core.train.epoch_order; a test checks the limit against it).
+SEED_STRIDE = 1_000_003
 # The `slurm:` section of a params file, or the matching flags: key -> (type, default, meaning)
 SLURM_OPTIONS = {
     "cluster": (str, "slurm", "slurm; or local / debug: the same path run by submitit on this machine, on purpose"),
@@ -52,15 +67,14 @@ class Group:
     checkpoint_every: int = 0  # steps between resumable checkpoints (0: none); changes no result
 
 
-def load_group(path) -> Group:
-    """Read, expand and validate one params file; raise one UserError naming the file, key and value."""
+def load_group(path, large_grid: bool = False) -> Group:
+    """Read, expand and validate one params file; raise one UserError naming the file, key and value.
+    `large_grid` lets a grid expand to more than LARGE_GRID configurations."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such params file")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({err})") from None
+    spec = _read(path)
+    if not _safe_name(path.stem):
+        raise UserError(f"{path}: the group name {path.stem!r} (the file's name without .yaml) names the group's "
+                        f"results folder; use {NAME_RULE}")
     if not isinstance(spec, dict):
         raise UserError(f"{path}: expected a mapping with keys {', '.join(GROUP_KEYS)}")
     for key in spec:
@@ -71,16 +85,7 @@ def load_group(path) -> Group:
     for key, value in base.items():
         _check_value(key, value, f"{path}: base")
     seeds = _seeds(spec.get("seeds", [TrainConfig.seed]), path)
-    grid = _grid(spec.get("grid", {}), path, seeds)
-    configs = {}
-    for point, point_seeds in grid:
-        for seed in point_seeds:
-            values = {**base, **point, "seed": seed}
-            config_id = make_id(point, seed)
-            config = make_config(values, where=f"{path}: configuration {config_id}")
-            if config_id in configs and configs[config_id] != config:
-                raise UserError(f"{path}: two configurations get the id {config_id}; give them different grid values")
-            configs[config_id] = config
+    configs = _configs(base, _grid(spec.get("grid", {}), path, seeds, large_grid), path)
     timeout = spec.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise UserError(f"{path}: timeout = {timeout!r} is not allowed; use whole seconds >= 1")
@@ -92,6 +97,76 @@ def load_group(path) -> Group:
         raise UserError(f"{path}: slurm must be a mapping of options, got {slurm!r}")
     return Group(path.stem, path, configs, timeout, _analysis(spec.get("analysis") or {}, path),
                  slurm_options(slurm, f"{path}"), checkpoint_every)
+
+
+def _read(path: Path):
+    """The params file's YAML, or one line saying why it does not read."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such params file")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not a text file (byte {err.start} is not UTF-8); a params file is YAML "
+                        "text") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+
+
+def _configs(base: dict, grid: list, path) -> dict:
+    """Each grid point with each of its seeds over `base`, by id; a configuration given twice is refused, as
+    `seeds` refuses a repeated seed, since it would be trained twice and counted twice."""
+    keys = sorted({key for point, _, _ in grid for key in point})
+    configs, given = {}, {}
+    for point, point_seeds, label in grid:
+        for seed in point_seeds:
+            config_id = make_id(point, seed)
+            where = f"{path}: configuration {config_id}"
+            config = make_config({**base, **point, "seed": seed}, where=where)
+            check_trainable(config, where)
+            same = (*(getattr(config, key) for key in keys), seed)
+            if same in given:
+                first_point, first_label = given[same]
+                raise UserError(f"{path}: {label} gives {_describe(point)} (seed {seed}), the same configuration as "
+                                f"{first_label} gives with {_describe(first_point)}; give each configuration once")
+            if config_id in configs:
+                raise UserError(f"{path}: two configurations get the id {config_id}; give them different grid values")
+            given[same] = point, label
+            configs[config_id] = config
+    return configs
+
+
+def _describe(point: dict) -> str:
+    return ", ".join(f"{key} = {value!r}" for key, value in point.items()) or "the base parameters"
+
+
+def check_trainable(config: TrainConfig, where: str):
+    """Refuse a valid configuration that training cannot run: a seed beyond what torch takes, or a train_size that
+    no stratified subset of the dataset has (`htsgd train` checks its flags with it too)."""
+    limit = max_seed(config.iterations)
+    if config.seed > limit:
+        raise UserError(f"{where}: seed = {config.seed} is not allowed with iterations = {config.iterations}; use an "
+                        f"integer from 0 to {limit} (training seeds torch with seed * {SEED_STRIDE} + epoch, "
+                        "which must stay below 2**64)")
+    classes, total = NUM_CLASSES[config.dataset], TRAIN_SET_SIZE[config.dataset]
+    if config.train_size and config.train_size != total and not classes <= config.train_size <= total - classes:
+        raise UserError(f"{where}: train_size = {config.train_size} is not allowed for {config.dataset}; use 0, "
+                        f"{classes} to {total - classes}, or {total} (0 and {total}: the whole split; a stratified "
+                        f"subset keeps, and leaves out, at least one example of each of its {classes} classes)")
+
+
+def max_seed(iterations: int) -> int:
+    """The largest seed a run of `iterations` steps can be trained with: its last epoch's seed is below 2**64."""
+    return (2 ** 64 - iterations) // SEED_STRIDE
+
+
+def group_folder(results_dir, group: Group) -> Path:
+    """`<results_dir>/<group>`, refused unless it resolves to that very folder: a link there must not make the
+    pipeline write elsewhere."""
+    folder = Path(results_dir) / group.name
+    if folder.resolve() != Path(results_dir).resolve() / group.name:
+        raise UserError(f"{folder}: leads to {folder.resolve()}, not a folder directly in {results_dir}; the group of "
+                        f"{group.path} writes only there: remove the link, or pass another --results_dir")
+    return folder
 
 
 def slurm_options(section: dict | None, where: str, defaults: dict | None = None) -> dict:
@@ -115,37 +190,65 @@ def slurm_options(section: dict | None, where: str, defaults: dict | None = None
 
 
 def _check_value(key, value, where):
+    """`value` as field `key` holds it, or a UserError."""
     if key == "seed":
         raise UserError(f"{where}: seed is set by the group's `seeds` list, not as a parameter")
-    coerce(key, value, where)
+    return coerce(key, value, where)
 
 
-def _grid(grid, path, seeds) -> list[tuple[dict, list]]:
-    """The grid's points with their seeds: the product of each mapping's lists, over the union of mappings.
+def _grid(grid, path, seeds, large_grid: bool) -> list[tuple[dict, list, str]]:
+    """The grid's points with their seeds and the mapping they come from: the product of each mapping's lists,
+    over the union of mappings. Counted first, so that a grid too large to plan is refused before it is expanded.
 
     A mapping may give its own `seeds` (e.g. more seeds where a choice hinges on them); otherwise
     its points take the group's.
     """
     mappings = grid if isinstance(grid, list) else [grid or {}]
-    points = []
-    for i, mapping in enumerate(mappings):
-        where = f"{path}: grid" + (f"[{i}]" if isinstance(grid, list) else "")
-        if not isinstance(mapping, dict):
-            raise UserError(f"{where}: expected a mapping of parameter -> list of values, got {mapping!r}")
-        mapping = dict(mapping)
-        point_seeds = _seeds(mapping.pop("seeds"), where) if "seeds" in mapping else seeds
-        for key, values in mapping.items():
-            if not isinstance(values, list):
-                raise UserError(f"{where}: {key} = {values!r} must be a list of values")
-            if not values:
-                raise UserError(f"{where}: {key} = [] expands to nothing; give at least one value")
-            for value in values:
-                _check_value(key, value, where)
-        keys = list(mapping)
-        points += [(dict(zip(keys, combo)), point_seeds) for combo in itertools.product(*(mapping[k] for k in keys))]
+    checked = [_mapping(m, path, f"grid[{i}]" if isinstance(grid, list) else "grid", seeds)
+               for i, m in enumerate(mappings)]
+    size = sum(math.prod(map(len, mapping.values())) * len(point_seeds) for mapping, point_seeds, _ in checked)
+    if size > LARGE_GRID and not large_grid:
+        raise UserError(f"{path}: grid expands to {size} configurations; pass --large_grid to run it "
+                        f"(without it, at most {LARGE_GRID})")
+    points = [(dict(zip(mapping, combo)), point_seeds, label)
+              for mapping, point_seeds, label in checked for combo in itertools.product(*mapping.values())]
     if not points:
         raise UserError(f"{path}: grid expands to nothing; give at least one value per key")
     return points
+
+
+def _mapping(mapping, path, label: str, seeds) -> tuple[dict, list, str]:
+    """One grid mapping's lists, checked, with its seeds."""
+    where = f"{path}: {label}"
+    if not isinstance(mapping, dict):
+        raise UserError(f"{where}: expected a mapping of parameter -> list of values, got {mapping!r}")
+    mapping = dict(mapping)
+    point_seeds = _seeds(mapping.pop("seeds"), where) if "seeds" in mapping else seeds
+    for key, values in mapping.items():
+        _check_values(key, values, where)
+    return mapping, point_seeds, label
+
+
+def _check_values(key, values, where):
+    """A grid list: each value valid, given once (as a field holds it: 500 and 500.0 are one width), and fit to
+    name run folders by."""
+    if not isinstance(values, list):
+        raise UserError(f"{where}: {key} = {values!r} must be a list of values")
+    if not values:
+        raise UserError(f"{where}: {key} = [] expands to nothing; give at least one value")
+    given = set()
+    for value in values:
+        held = _check_value(key, value, where)
+        if held in given:
+            raise UserError(f"{where}: {key} = {values!r} repeats {value!r}; give each value once")
+        given.add(held)
+        if not _safe_name(part := _id_part(key, value)):
+            raise UserError(f"{where}: {key} = {value!r} cannot be part of a run folder's name ({part!r}); "
+                            f"use {NAME_RULE}")
+
+
+def _safe_name(name: str) -> bool:
+    return SAFE_NAME.fullmatch(name) is not None and ".." not in name
 
 
 def _seeds(seeds, path) -> list[int]:
@@ -174,9 +277,10 @@ def _analysis(analysis, path) -> dict:
 def make_id(point: dict, seed: int) -> str:
     """A readable id from the grid values that vary, in a fixed order, then the seed."""
     order = [f.name for f in fields(TrainConfig)]
-    parts = []
-    for key in sorted(point, key=order.index):
-        value = point[key]
-        text = str(int(value)) if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
-        parts.append(f"{ID_NAMES.get(key, key)}{text}")
-    return "_".join(parts + [f"seed{seed}"])
+    return "_".join([_id_part(key, point[key]) for key in sorted(point, key=order.index)] + [f"seed{seed}"])
+
+
+def _id_part(key: str, value) -> str:
+    """The part of an id that names one grid value: safe parts joined by '_' make a safe folder name."""
+    text = str(int(value)) if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{ID_NAMES.get(key, key)}{text}"

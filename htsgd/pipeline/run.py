@@ -32,7 +32,7 @@ from ..record.public_paths import command_line, relative
 from . import claims
 from .local import clock, train_all
 from .notebook import execute
-from .params import Group, load_group, slurm_options as checked_slurm_options
+from .params import Group, group_folder, load_group, slurm_options as checked_slurm_options
 from .plan import Plan, make_plan, report_inputs, stage_fresh
 
 STILL_RUNNING = 3  # exit status when configurations are still being trained by another process or job
@@ -44,14 +44,14 @@ class StaleRuns(UserError):
 
 def run_groups(paths, results_dir="results", data_dir="data", device=None, notebooks=NOTEBOOKS,
                retrain_stale=False, retrain_damaged=False, command=None, workers=1, launcher=None,
-               slurm_options=None, fresh_kernels=False) -> int:
+               slurm_options=None, fresh_kernels=False, large_grid=False) -> int:
     """Plan every group, refuse what must not go on, then launch, collect, analyse and report each.
 
     `launcher` None trains locally what no job was given; "local" also trains again what a job
     was given but left without a result; "slurm" submits both. Exit status: 0 when everything is
     done, 1 when anything failed or is damaged, STILL_RUNNING while configurations are trained elsewhere.
     """
-    groups = [load_group(p) for p in paths]
+    groups = [load_group(p, large_grid) for p in paths]
     _check_data(groups, data_dir)
     options = {g.name: checked_slurm_options(slurm_options, "the --slurm flags", g.slurm) for g in groups}
     if launcher == "slurm":
@@ -61,8 +61,8 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
     command = command or command_line()
     with ExitStack() as held:
         for group in groups:
-            held.enter_context(claims.hold(claims.lock_path(Path(results_dir) / group.name, "driver"), command))
-        plans = [make_plan(g, Path(results_dir) / g.name) for g in groups]
+            held.enter_context(claims.hold(claims.lock_path(group_folder(results_dir, group), "driver"), command))
+        plans = [make_plan(g, group_folder(results_dir, g)) for g in groups]
         _refuse_stale(plans, retrain_stale)
         failed, damaged, job_failed, elsewhere = [], [], [], 0
         for plan in plans:
@@ -262,7 +262,7 @@ def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dic
 def report_group(path, results_dir="results", notebooks=NOTEBOOKS, command=None) -> int:
     """`htsgd report`: redo only a group's report over the analysis it has; the analysis's provenance is kept."""
     group = load_group(path)
-    group_dir = (Path(results_dir) / group.name).resolve()
+    group_dir = group_folder(results_dir, group).resolve()
     csv_name = results_csv(group.analysis["pruning_type"], "mce", group.analysis["compression_error_metric"])
     if not (group_dir / SUMMARY / csv_name).is_file():
         raise UserError(f"{relative(group_dir)} holds no {SUMMARY}/{csv_name} for the group's analysis settings; "

@@ -5,19 +5,18 @@ and imports neither torch, nor a Jupyter client, nor submitit.
 """
 
 import sys
-from pathlib import Path
 
 from ..record import lock, run_folder
 from ..record.names import CHECKPOINT, FAILED, NOTEBOOK, PENDING
-from .params import load_group
+from .params import group_folder, load_group
 from .plan import make_plan
 
 
-def status_group(path, results_dir="results") -> int:
+def status_group(path, results_dir="results", large_grid=False) -> int:
     """Print one line per configuration, then the counts and whether the analysis and report are fresh.
     Exit status 1 when a run's record is damaged or a job left a configuration without a result."""
-    group = load_group(path)
-    plan = make_plan(group, Path(results_dir) / group.name)
+    group = load_group(path, large_grid)
+    plan = make_plan(group, group_folder(results_dir, group))
     counts = {}
     for config_id in group.configs:
         state, detail = _state(plan, config_id)
