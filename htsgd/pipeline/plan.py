@@ -94,7 +94,8 @@ def make_plan(group: Group, group_dir) -> Plan:
             plan.queued[config_id] = markers[config_id]
         else:
             plan.job_failed[config_id] = {**markers[config_id], "ended": ended}
-    plan.to_train = [i for i in group.configs if i in plan.to_train]
+    to_train = set(plan.to_train)  # a set: planning stays linear in a large grid
+    plan.to_train = [i for i in group.configs if i in to_train]
     _plan_analysis(plan)
     return plan
 

@@ -68,8 +68,8 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
         for plan in plans:
             plan = _set_aside(collect(plan), retrain_stale, retrain_damaged)
             started = time.monotonic()
-            retrain = list(plan.job_failed) if launcher is not None else []
-            todo = [i for i in plan.group.configs if i in plan.to_train or i in retrain]
+            wanted = {*plan.to_train, *(plan.job_failed if launcher is not None else [])}
+            todo = [i for i in plan.group.configs if i in wanted]
             _say_plan(plan, todo, workers, launcher)
             if launcher == "slurm" and todo:
                 from .slurm import submit
@@ -174,7 +174,7 @@ def _say_plan(plan: Plan, todo: list, workers: int, launcher):
     parts = [f"{len(plan.group.configs)} configurations", f"{done} already complete", f"{len(todo)} to run"]
     if plan.elsewhere:
         parts.append(f"{len(plan.elsewhere)} running elsewhere")
-    waiting = [i for i in plan.job_failed if i not in todo]
+    waiting = set(plan.job_failed).difference(todo)
     if waiting:
         parts.append(f"{len(waiting)} left without a result by their job")
     where = f" on {workers} workers" if workers > 1 and todo and launcher != "slurm" else ""

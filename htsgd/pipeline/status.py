@@ -17,9 +17,9 @@ def status_group(path, results_dir="results", large_grid=False) -> int:
     Exit status 1 when a run's record is damaged or a job left a configuration without a result."""
     group = load_group(path, large_grid)
     plan = make_plan(group, group_folder(results_dir, group))
-    counts = {}
+    counts, recorded, outdated = {}, set(plan.recorded), set(plan.outdated)  # sets: linear in a large grid
     for config_id in group.configs:
-        state, detail = _state(plan, config_id)
+        state, detail = _state(plan, config_id, recorded, outdated)
         counts[state] = counts.get(state, 0) + 1
         print(f"{config_id:50s} {state}{f' ({detail})' if detail else ''}")
     for orphan in plan.orphans:
@@ -40,13 +40,13 @@ def status_group(path, results_dir="results", large_grid=False) -> int:
     return 1 if plan.damaged or plan.job_failed else 0
 
 
-def _state(plan, config_id: str) -> tuple[str, str]:
+def _state(plan, config_id: str, recorded: set, outdated: set) -> tuple[str, str]:
     run_dir = plan.group_dir / config_id
-    if config_id in plan.recorded:
+    if config_id in recorded:
         return run_folder.read_metrics(run_dir)["status"], ""
     if config_id in plan.stale:
         return "stale", "; ".join(plan.stale[config_id])
-    if config_id in plan.outdated:
+    if config_id in outdated:
         return "outdated", "trained by other training code: htsgd run trains it again"
     if config_id in plan.damaged:
         return "damaged", plan.damaged[config_id]
