@@ -5,13 +5,18 @@ example command works with `python main.py` replaced by `htsgd train`.
 """
 
 import argparse
+import errno
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from .core.config import HELP, TrainConfig
+from .core.config import HELP, TrainConfig, make_config
 from .errors import UserError
+from .pipeline.arguments import check_device, check_folder
 from .pipeline.params import LARGE_GRID, SLURM_OPTIONS
+
+# What the system says when a folder cannot be written: read-only, not allowed, or full.
+CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
 
 
 def _add_train_flags(parser):
@@ -87,12 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="every configuration's state, read from the results folder")
     status.add_argument("params", type=Path, help="params/<group>.yaml")
     status.add_argument("--results_dir", default="results", type=Path)
-    for sub in (run, status):
+    report = commands.add_parser("report", help="rerun a group's report notebook over its existing results")
+    report.add_argument("params", type=Path, help="params/<group>.yaml")
+    for sub in (run, status, report):
         sub.add_argument("--large_grid", action="store_true",
                          help=f"allow a grid of more than {LARGE_GRID} configurations (refused without it: so many "
                               "take minutes and gigabytes to plan)")
-    report = commands.add_parser("report", help="rerun a group's report notebook over its existing results")
-    report.add_argument("params", type=Path, help="params/<group>.yaml")
     report.add_argument("--results_dir", default="results", type=Path)
     site = commands.add_parser("site", help="render every group's record as static HTML pages, readable without Jupyter")
     site.add_argument("--results_dir", default="results", type=Path, help="reads every group folder in it (default: results)")
@@ -105,9 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        for flag in ("results_dir", "save_dir", "data_dir", "out"):
+            if getattr(args, flag, None) is not None:
+                check_folder(getattr(args, flag), f"--{flag}")
+        if getattr(args, "device", None) is not None:
+            check_device(args.device)
         if args.command == "train":
-            from .record.trained_run import train_command
-            train_command(args)
+            train(args)
         elif args.command == "analyze":
             from .analysis.analyze import analyze_command
             return analyze_command(args)
@@ -124,7 +133,7 @@ def main(argv=None) -> int:
             return status_group(args.params, args.results_dir, args.large_grid)
         elif args.command == "report":
             from .pipeline.run import report_group
-            return report_group(args.params, args.results_dir)
+            return report_group(args.params, args.results_dir, large_grid=args.large_grid)
         elif args.command == "site":
             from .reader.site import site_command
             return site_command(args.results_dir, args.out or args.results_dir / "site", args.params_dir)
@@ -134,7 +143,37 @@ def main(argv=None) -> int:
     except UserError as err:
         print(f"htsgd {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        if err.errno not in CANNOT_WRITE:
+            raise
+        print(f"htsgd {args.command}: error: {err.filename}: {err.strerror}. Nothing already written is lost: free "
+              "space or allow writing there, then run the same command again; it goes on where it stopped",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def train(args):
+    """`htsgd train` under the run folder's lock, the one `htsgd run` takes: the two never write one run at once,
+    and `--overwrite` never removes files another process is writing."""
+    from .pipeline import claims
+    from .pipeline.downloads import tidy_on_failure
+    from .pipeline.params import check_trainable
+    from .record.names import CHECKPOINT, WEIGHTS
+    from .record.public_paths import command_line
+    from .record.tensor_files import check_tensor_file
+    from .record.trained_run import default_save_dir, train_command
+
+    config = make_config({f.name: getattr(args, f.name) for f in fields(TrainConfig)}, where="command line")
+    check_trainable(config, "command line")
+    save_dir = Path(args.save_dir) if args.save_dir is not None else default_save_dir(config)
+    args.save_dir = str(save_dir)
+    with claims.hold(claims.lock_path(save_dir.parent, save_dir.name), command_line()):
+        for name in (CHECKPOINT, WEIGHTS):  # what train_command would load: a resumable state, a finished run
+            if not args.overwrite and (save_dir / name).is_file():
+                check_tensor_file(save_dir / name)
+        with tidy_on_failure(args.data_dir):
+            train_command(args)
 
 
 if __name__ == "__main__":

@@ -197,3 +197,38 @@ def test_htsgd_run_redoes_an_analysis_whose_output_was_cut_short(fresh_copy, cap
     assert table.read_bytes() == before
     plan = make_plan(load_group(params), group)
     assert plan.analysis_fresh and plan.report_fresh
+
+
+def pickled_code(path):
+    """A 'weights' file whose unpickling would run a command."""
+    import os
+
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo ran",))
+
+    torch.save({"layers.0.weight": Payload()}, path)
+
+
+def test_weights_holding_code_are_named_before_an_analysis_would_load_them(fresh_copy, capsys, code_changed):
+    params, results, group = fresh_copy
+    pickled_code(group / RUN / names.WEIGHTS)
+    code_changed("analysis")
+    assert run_groups([params], results_dir=results) == 1
+    out, err = capsys.readouterr()
+    assert f"tiny/{RUN}: " in err and f"{names.WEIGHTS} is damaged (not a plain tensor file" in err
+    assert "weights_only" not in out + err and "tiny: analyze" not in out
+
+
+def test_a_damaged_checkpoint_is_named_and_its_run_not_started(fresh_copy, capsys):
+    params, results, group = fresh_copy
+    for path in (group / RUN).iterdir():
+        if path.name != names.CONFIG:
+            path.unlink()
+    pickled_code(group / RUN / names.CHECKPOINT)
+    assert run_groups([params], results_dir=results) == 1
+    out, err = capsys.readouterr()
+    assert "0 to run" in out and f"{names.CHECKPOINT} is damaged" in err and "weights_only" not in out + err
+    assert sorted(p.name for p in (group / RUN).iterdir()) == [names.CHECKPOINT, names.CONFIG]

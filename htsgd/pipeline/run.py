@@ -26,10 +26,12 @@ from ..core.data import DataUnavailable, ensure_available
 from ..errors import UserError
 from ..record import group_record, run_folder
 from ..record.digests import NOTEBOOKS
-from ..record.names import FAILED, FAILED_NOTEBOOK, FAILURES, SUMMARY, results_csv
+from ..record.names import CHECKPOINT, FAILED, FAILED_NOTEBOOK, FAILURES, SUMMARY, WEIGHTS, results_csv
 from ..record.provenance import provenance
 from ..record.public_paths import command_line, relative
+from ..record.storage import DamagedFile
 from . import claims
+from .downloads import tidy_on_failure
 from .local import clock, train_all
 from .notebook import execute
 from .params import Group, group_folder, load_group, slurm_options as checked_slurm_options
@@ -66,7 +68,7 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
         _refuse_stale(plans, retrain_stale)
         failed, damaged, job_failed, elsewhere = [], [], [], 0
         for plan in plans:
-            plan = _set_aside(collect(plan), retrain_stale, retrain_damaged)
+            plan = _set_aside(_check_tensors(collect(plan)), retrain_stale, retrain_damaged)
             started = time.monotonic()
             wanted = {*plan.to_train, *(plan.job_failed if launcher is not None else [])}
             todo = [i for i in plan.group.configs if i in wanted]
@@ -83,7 +85,7 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
                                      notebooks, command, workers, fresh_kernels)
                 failed += [(relative(plan.group_dir / o["id"] / FAILED_NOTEBOOK), o["error"])
                            for o in outcomes if o["status"] in FAILURES]
-            plan = collect(plan)
+            plan = _check_tensors(collect(plan))
             damaged += [(f"{plan.group.name}/{i}", why) for i, why in plan.damaged.items()]
             job_failed += [(f"{plan.group.name}/{i}", job) for i, job in plan.job_failed.items()]
             if plan.elsewhere:
@@ -101,7 +103,8 @@ def _check_data(groups, data_dir):
     missing = []
     for name in sorted({c.dataset for g in groups for c in g.configs.values()}):
         try:
-            ensure_available(name, data_dir)
+            with tidy_on_failure(data_dir):
+                ensure_available(name, data_dir)
         except DataUnavailable as err:
             missing.append(f"- {name}: {err}")
     if missing:
@@ -154,7 +157,7 @@ def _set_aside(plan: Plan, retrain_stale: bool, retrain_damaged: bool) -> Plan:
         print(f"warning: {plan.group.name}: {len(plan.orphans)} run folder(s) are not in the grid of "
               f"{relative(plan.group.path)} and are left out of runs.csv, analysis, tables and figures: "
               f"{', '.join(plan.orphans)}", flush=True)
-    return make_plan(plan.group, plan.group_dir) if moved else plan
+    return _check_tensors(make_plan(plan.group, plan.group_dir)) if moved else plan
 
 
 def supersede(group_dir: Path, ids, why: str):
@@ -167,6 +170,26 @@ def supersede(group_dir: Path, ids, why: str):
     for config_id in ids:
         shutil.move(str(group_dir / config_id), str(aside / config_id))
     print(f"{group_dir.name}: {len(ids)} run folder(s) {why}; moved to {relative(aside)}", flush=True)
+
+
+def _check_tensors(plan: Plan) -> Plan:
+    """Move to the plan's damaged runs those whose tensors a notebook is about to load and that are there but damaged:
+    the checkpoint of a configuration to train, the weights of a recorded run whose analysis is to be redone.
+    The plan itself reads no tensors (`htsgd status` never imports torch); this runs before anything loads them."""
+    from ..record.tensor_files import check_tensor_file
+
+    to_load = [(i, CHECKPOINT) for i in [*plan.to_train, *plan.job_failed]]
+    to_load += [] if plan.analysis_fresh else [(i, WEIGHTS) for i in plan.recorded]
+    for config_id, name in to_load:
+        try:
+            if (plan.group_dir / config_id / name).is_file():
+                check_tensor_file(plan.group_dir / config_id / name)
+        except DamagedFile as err:
+            plan.damaged[config_id] = str(err)
+    for kind in (plan.to_train, plan.recorded):
+        kind[:] = [i for i in kind if i not in plan.damaged]
+    plan.job_failed = {i: job for i, job in plan.job_failed.items() if i not in plan.damaged}
+    return plan
 
 
 def _say_plan(plan: Plan, todo: list, workers: int, launcher):
@@ -259,9 +282,9 @@ def run_group_notebook(group: Group, group_dir: Path, name: str, parameters: dic
     return [] if error is None else [(relative(group_dir / f"{name}.failed.ipynb"), error["error"])]
 
 
-def report_group(path, results_dir="results", notebooks=NOTEBOOKS, command=None) -> int:
+def report_group(path, results_dir="results", notebooks=NOTEBOOKS, command=None, large_grid=False) -> int:
     """`htsgd report`: redo only a group's report over the analysis it has; the analysis's provenance is kept."""
-    group = load_group(path)
+    group = load_group(path, large_grid)
     group_dir = group_folder(results_dir, group).resolve()
     csv_name = results_csv(group.analysis["pruning_type"], "mce", group.analysis["compression_error_metric"])
     if not (group_dir / SUMMARY / csv_name).is_file():
