@@ -191,3 +191,17 @@ def code_changed(monkeypatch):
         monkeypatch.setattr(digests, "python_digest", edited)
 
     return change
+
+
+@pytest.fixture
+def demo_copy(tmp_path):
+    """The committed demo record (no weights, as a clone has it) and its params file, copied: a real recorded
+    group that tests damage or plan from without training or starting a kernel. (params, results, group folder)"""
+    import shutil
+
+    from htsgd.record.digests import ROOT
+
+    shutil.copy(ROOT / "params" / "demo.yaml", tmp_path / "demo.yaml")
+    shutil.copytree(ROOT / "results" / "demo", tmp_path / "results" / "demo",
+                    ignore=shutil.ignore_patterns("model.pt", "checkpoint.pt", ".locks"))
+    return tmp_path / "demo.yaml", tmp_path / "results", tmp_path / "results" / "demo"
