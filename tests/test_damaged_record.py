@@ -231,3 +231,38 @@ def test_a_damaged_checkpoint_is_named_and_its_run_not_started(demo_copy, capsys
     out, err = capsys.readouterr()
     assert "0 to run" in out and f"{names.CHECKPOINT} is damaged" in err and "weights_only" not in out + err
     assert sorted(p.name for p in (group / RUN).iterdir()) == [names.CHECKPOINT, names.CONFIG]
+
+
+def test_an_edited_analysis_cache_is_not_trusted_by_the_redone_analysis(demo_copy):
+    """A cache whose key still matches but whose numbers were changed must not pass into a new analysis: without
+    weights to analyse it again, its run is to be trained again (moved aside, never lost)."""
+    import gzip
+
+    params, results, group = demo_copy
+    path = group / names.ANALYSIS_CACHE / f"{RUN}.json.gz"
+    cached = json.loads(gzip.decompress(path.read_bytes()))
+    cached["result"]["edited"] = True
+    path.write_bytes(gzip.compress(json.dumps(cached, sort_keys=True).encode(), mtime=0))
+    plan = make_plan(load_group(params), group)
+    assert not plan.analysis_fresh and plan.weightless == [RUN]
+    assert any(f"{RUN}.json.gz changed" in change for change in plan.changed_outputs["analysis"])
+
+
+@pytest.mark.parametrize("section", ['{"analysis": [], "report": 5}', '{"analysis": {"outputs": [1]}}'])
+def test_a_group_provenance_of_the_wrong_shape_is_one_line(demo_copy, capsys, section):
+    params, results, group = demo_copy
+    (group / names.PROVENANCE).write_text(section)
+    assert main(["status", str(params), "--results_dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"demo/{names.PROVENANCE} is damaged" in err
+
+
+def test_htsgd_report_refuses_to_report_from_a_damaged_analysis(demo_copy, capsys):
+    params, results, group = demo_copy
+    table = next((group / names.SUMMARY).glob("results_*_mce.csv"))
+    damage(table, "truncated")
+    before = (group / names.TABLES / names.VERDICT_MD).read_bytes()
+    assert main(["report", str(params), "--results_dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert f"{names.SUMMARY}/{table.name} changed" in err and "htsgd run" in err and len(err.splitlines()) == 1
+    assert (group / names.TABLES / names.VERDICT_MD).read_bytes() == before

@@ -223,3 +223,35 @@ def test_a_params_file_that_is_not_yaml_leaves_the_group_without_description(tmp
     (params / "g.yaml").write_bytes(b"description: [unclosed\n\xff\xfe")
     assert site_command(results, tmp_path / "site", params) == 0
     assert "No description" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_html_and_svg_files_in_a_group_are_neither_copied_nor_linked(capsys):
+    make_group(RESULTS, files={f"{TABLES}/evil.html": "<script>alert(1)</script>",
+                               f"{FIGURES}/evil.svg": '<svg><script>alert(1)</script></svg>'})
+    code, _, err = site(capsys)
+    assert code == 0 and "evil.html" in err and "evil.svg" in err
+    assert not (SITE / "g" / TABLES / "evil.html").exists() and not (SITE / "g" / FIGURES / "evil.svg").exists()
+    assert "evil" not in (SITE / "index.html").read_text()
+
+
+@pytest.mark.parametrize("url", ["../../../../etc/passwd", "/etc/passwd", "//evil.example/p", "\\\\evil.example/p",
+                                 "../../../outside.html"])
+def test_no_link_or_image_leads_out_of_the_site(capsys, url):
+    make_group(RESULTS, notebook=new_notebook(cells=[new_markdown_cell(f'<a href="{url}">a</a><img src="{url}">')]))
+    code, _, _ = site(capsys)
+    assert code == 0
+    text = (SITE / "g" / "report.html").read_text()
+    assert not [attrs for _, attrs in Tags(text).tags for name in ("href", "src") if attrs.get(name) == url]
+    assert 'href="../index.html"' in text  # the site's own link back is kept
+
+
+def test_a_linked_group_folder_and_a_group_named_like_a_site_file_are_left_out(tmp_path, capsys):
+    make_group(tmp_path / "elsewhere", "secret", files={f"{TABLES}/{VERDICT_MD}": "**private**\n"})
+    RESULTS.mkdir()
+    (RESULTS / "zz").symlink_to(tmp_path / "elsewhere" / "secret")
+    make_group(RESULTS, "index.html")
+    make_group(RESULTS, "g")
+    code, _, err = site(capsys)
+    assert code == 0 and "zz" in err and "index.html" in err
+    assert not (SITE / "zz").exists() and "private" not in (SITE / "index.html").read_text()
+    assert (SITE / "g" / "report.html").is_file()

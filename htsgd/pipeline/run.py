@@ -290,6 +290,11 @@ def report_group(path, results_dir="results", notebooks=NOTEBOOKS, command=None,
     if not (group_dir / SUMMARY / csv_name).is_file():
         raise UserError(f"{relative(group_dir)} holds no {SUMMARY}/{csv_name} for the group's analysis settings; "
                         f"run `htsgd run {path}` first")
+    if group_record.read_provenance(group_dir).get("analysis", {}).get("outputs"):
+        changed = group_record.changed_outputs(group_dir, "analysis")
+        if changed:
+            raise UserError(f"{relative(group_dir)}: {'; '.join(changed[:3])}: a report would read a damaged "
+                            f"analysis; run `htsgd run {path}`, which redoes the analysis, then the report")
     command = command or command_line()
     with claims.hold(claims.lock_path(group_dir, "driver"), command):
         plan = make_plan(group, group_dir)

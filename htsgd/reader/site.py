@@ -23,12 +23,13 @@ import csv
 import functools
 import html
 import os
+import posixpath
 import re
 import shutil
 import sys
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import nbformat
 import nh3
@@ -46,7 +47,7 @@ from ..record.public_paths import public_path
 BUILT, UNFINISHED = ".built", "unfinished\n"  # marks a group's folder as the site's; its digest once complete
 SITE_MARK = ".htsgd-site"
 INDEX, TITLE = "index.html", "htsgd: the record"
-TODO = "restore it (git checkout) or re-run what wrote it, then run htsgd site again"
+WHAT_TO_DO = "restore it (git checkout) or re-run what wrote it, then run htsgd site again"
 CSP = ("default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; base-uri 'none'; "
        "form-action 'none'")  # no script at all; file: for a site opened from disk, where 'self' may match no file
 TAGS = nh3.ALLOWED_TAGS | {"section"}
@@ -54,6 +55,7 @@ ATTRIBUTES = {**nh3.ALLOWED_ATTRIBUTES, "*": {"class", "id", "title"},  # classe
               "img": nh3.ALLOWED_ATTRIBUTES["img"] | {"loading"},
               **{row: nh3.ALLOWED_ATTRIBUTES[row] | {"style"} for row in ("tr", "td", "th")}}  # text-align alone
 INLINE_IMAGES = ("data:image/png;base64,", "data:image/jpeg;base64,")  # not SVG: it can carry script
+SERVED = (".csv", ".gz", ".json", ".md", ".ipynb", ".png", ".jpg", ".jpeg", ".txt")  # what a record holds
 REBUILT, UP_TO_DATE, REMOVED = "rebuilt", "up to date", "removed"
 CSS = """
 body { font-family: system-ui, sans-serif; max-width: 75rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45;
@@ -78,7 +80,7 @@ class Unreadable(Exception):
 
     def __init__(self, path: Path, what: str):
         self.path = path
-        super().__init__(f"skipped {public_path(path)}: {what}; {TODO}")
+        super().__init__(f"skipped {public_path(path)}: {what}; {WHAT_TO_DO}")
 
 
 class Skipped(dict):
@@ -117,8 +119,9 @@ def build_site(results_dir, out, params_dir) -> tuple[dict[str, str], Skipped]:
     skipped = Skipped()
     for group in groups:
         for path in left_out(group):
-            print(f"htsgd site: left out {public_path(path)}: a link, or a file outside {public_path(group)}; "
-                  "the site shows only a group's own files", file=sys.stderr)
+            print(f"htsgd site: left out {public_path(path)}: a link, a file outside {public_path(group)}, or of a "
+                  f"kind the site does not serve ({', '.join(SERVED)}); the site shows only a group's own files",
+                  file=sys.stderr)
     outcomes = {group.name: update_group(group, out / group.name, params_dir / f"{group.name}.yaml", skipped)
                 for group in groups}
     outcomes.update({folder.name: REMOVED for folder in remove_gone(out, {group.name for group in groups})})
@@ -128,17 +131,26 @@ def build_site(results_dir, out, params_dir) -> tuple[dict[str, str], Skipped]:
 
 
 def find_groups(results_dir: Path) -> list[Path]:
-    """Every folder holding a group's `runs.csv`; the site's own folder is never one (`claim` refuses it)."""
-    return sorted(p for p in results_dir.iterdir() if (p / RUNS_CSV).is_file())
+    """Every folder holding a group's `runs.csv`, except a link (it could publish any folder of this machine) and a
+    name the site keeps for itself; those are named. The site's own folder is never one (`claim` refuses it)."""
+    groups = []
+    for folder in sorted(p for p in results_dir.iterdir() if (p / RUNS_CSV).is_file()):
+        if folder.is_symlink() or folder.name.startswith(".") or folder.name == INDEX:
+            print(f"htsgd site: left out {public_path(folder)}: a link, or a name the site keeps for its own files; "
+                  "the site shows only group folders of the record itself", file=sys.stderr)
+        else:
+            groups.append(folder)
+    return groups
 
 
 def claim(out: Path, results_dir: Path, groups: list[Path]):
     """Refuse an `out` where the site would delete what it did not write; then mark it as the site's own."""
     where = out.resolve()
     if results_dir.resolve().is_relative_to(where) or any(where.is_relative_to(g.resolve()) for g in groups):
+        default = results_dir / "site"
         raise UserError(f"--out {public_path(out)} holds or lies in the record {public_path(results_dir)}, and the "
-                        "site replaces what is in its folder: give one outside every group, such as the default "
-                        f"{public_path(results_dir / 'site')}")
+                        "site replaces what is in its folder: give one outside every group"
+                        + ("" if where == default.resolve() else f", such as the default {public_path(default)}"))
     if not (out / SITE_MARK).is_file() and not earlier_site(out):
         raise UserError(f"--out {public_path(out)} holds files htsgd site did not write (no {SITE_MARK} in it), and "
                         "the site replaces what is in its folder: give a new or empty folder")
@@ -182,9 +194,12 @@ def candidates(group_dir: Path) -> list[Path]:
 
 
 def own(path: Path, group_dir: Path) -> bool:
-    """A file of the group itself: not a link, and inside the group's folder with every link on its way followed.
-    A link could show any file of this machine (`figures/x.png -> /etc/passwd`) to whoever reads the site."""
-    return not path.is_symlink() and path.resolve().is_relative_to(group_dir.resolve())
+    """A file of the group itself, of a kind the site serves: not a link, inside the group's folder with every link
+    on its way followed (a link could show any file of this machine, `figures/x.png -> /etc/passwd`), and no page
+    or image that a browser would run unchecked (an .html or .svg file is left out: only notebooks and Markdown
+    become pages, and those are cleaned)."""
+    return (not path.is_symlink() and path.resolve().is_relative_to(group_dir.resolve())
+            and path.suffix.lower() in SERVED)
 
 
 def record_files(group_dir: Path) -> list[Path]:
@@ -272,22 +287,37 @@ def page(title: str, body: str, home: str | None = None, notebook: bool = False)
     its body cleaned, and a policy that no script runs."""
     style = CSS + (HtmlFormatter().get_style_defs(".highlight") if notebook else "")
     back = f'<p><a href="{home}">&larr; every group</a></p>\n' if home else ""
+    depth = home.count("../") if home else 0
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n<title>{html.escape(title)}</title>\n'
-            f"<style>{style}</style>\n</head>\n<body>\n{clean(back + body)}\n</body>\n</html>\n")
+            f"<style>{style}</style>\n</head>\n<body>\n{clean(back + body, depth)}\n</body>\n</html>\n")
 
 
-def clean(body: str) -> str:
-    """The body as markup alone: a notebook's HTML output, a Markdown cell or a table can hold any HTML."""
-    return nh3.clean(body, tags=TAGS, attributes=ATTRIBUTES, attribute_filter=inline_data,
+def clean(body: str, depth: int = 0) -> str:
+    """The body as markup alone: a notebook's HTML output, a Markdown cell or a table can hold any HTML. `depth`:
+    how many folders below the site's root the page lies, so that no relative link climbs out of the site."""
+    return nh3.clean(body, tags=TAGS, attributes=ATTRIBUTES, attribute_filter=functools.partial(url_filter, depth),
                      filter_style_properties={"text-align"}, url_schemes={"http", "https", "data"})
 
 
-def inline_data(tag: str, attribute: str, value: str) -> str | None:
-    """Inline data only as a PNG or JPEG image: a data: link or SVG image is a document that can run script.
-    Spaces and control characters are dropped first, as a browser drops them from a URL."""
-    inline = attribute in ("href", "src") and re.sub(r"[\x00-\x20]", "", value).lower().startswith("data:")
-    return None if inline and not (tag == "img" and attribute == "src" and value.startswith(INLINE_IMAGES)) else value
+def url_filter(depth: int, tag: str, attribute: str, value: str) -> str | None:
+    """A link or image source survives only as an http(s) URL, a relative one that stays inside the site, or (an
+    image alone) inline PNG or JPEG data: a data: link or SVG image is a document that can run script, and an
+    absolute path or `//host` reaches files or hosts outside the site. Spaces and control characters are dropped
+    first, as a browser drops them from a URL, and a backslash reads as the slash a browser takes it for."""
+    if attribute not in ("href", "src"):
+        return value
+    url = re.sub(r"[\x00-\x20]", "", value).replace("\\", "/")
+    if url.lower().startswith("data:"):
+        return value if tag == "img" and attribute == "src" and value.startswith(INLINE_IMAGES) else None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return value if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    if parts.path.startswith("/"):
+        return None
+    segments = posixpath.normpath(unquote(parts.path)).split("/") if parts.path else []
+    climbs = next((i for i, segment in enumerate(segments) if segment != ".."), len(segments))  # `..` only lead
+    return value if climbs <= depth else None
 
 
 def link(path: Path, start: Path) -> str:

@@ -13,6 +13,7 @@ alone and a committed run without weights need not be trained again to be report
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -53,12 +54,18 @@ def write_runs_csv(configs: dict, group_dir: Path) -> Path:
 
 
 def read_provenance(group_dir) -> dict:
+    """The group's provenance, each stage's section a mapping whose `outputs` map file names to digests."""
     path = Path(group_dir) / PROVENANCE
     try:
-        return storage.read_json(path) if path.is_file() else {}
+        record = storage.read_json(path) if path.is_file() else {}
+        for stage in STAGES:
+            section = record.get(stage, {})
+            if not isinstance(section, dict) or not isinstance(section.get("outputs", {}), (dict, type(None))):
+                raise storage.DamagedFile(path, f"its {stage} section is not a mapping of what produced the {stage}")
     except storage.DamagedFile as err:
         raise storage.DamagedFile(path, err.reason, "Move it aside: `htsgd run` then redoes the group's analysis "
                                   "and report (the runs keep their own provenance)") from None
+    return record
 
 
 def stage_inputs(group_dir, stage: str) -> str | None:
@@ -140,9 +147,16 @@ def cache_path(group_dir, config_id: str) -> Path:
 
 
 def read_cached_analysis(group_dir, config_id: str, key: str) -> dict | None:
-    """A run's cached analysis when it was made under `key`; None when absent, of another key, or unreadable."""
+    """A run's cached analysis when it was made under `key`; None when absent, of another key, unreadable, or
+    changed since the last analysis recorded it (an edited cache must not pass into the redone analysis)."""
+    path = cache_path(group_dir, config_id)
     try:
-        cached = json.loads(gzip.decompress(cache_path(group_dir, config_id).read_bytes()))
+        data = path.read_bytes()
+        written = (read_provenance(group_dir).get("analysis", {}).get("outputs") or {}).get(
+            path.relative_to(group_dir).as_posix())
+        if written is not None and hashlib.sha256(data).hexdigest() != written:
+            return None
+        cached = json.loads(gzip.decompress(data))
     except (OSError, ValueError, EOFError):
         return None
     return cached["result"] if isinstance(cached, dict) and cached.get("key") == key else None
