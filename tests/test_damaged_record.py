@@ -266,3 +266,20 @@ def test_htsgd_report_refuses_to_report_from_a_damaged_analysis(demo_copy, capsy
     err = capsys.readouterr().err
     assert f"{names.SUMMARY}/{table.name} changed" in err and "htsgd run" in err and len(err.splitlines()) == 1
     assert (group / names.TABLES / names.VERDICT_MD).read_bytes() == before
+
+
+@pytest.mark.parametrize("name", [RUN, names.SUMMARY, names.LOCKS])
+def test_a_link_inside_a_group_is_refused_before_anything_is_written_through_it(demo_copy, capsys, tmp_path, name):
+    params, results, group = demo_copy
+    outside = tmp_path / "outside"
+    if (group / name).exists():
+        shutil.move(group / name, outside)
+    else:
+        outside.mkdir()
+    (group / name).symlink_to(outside)
+    before = sorted(p.relative_to(outside) for p in outside.rglob("*"))
+    for command in (["run", str(params)], ["report", str(params)], ["status", str(params)]):
+        assert main([*command, "--results_dir", str(results)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"demo/{name} is a link" in err
+    assert sorted(p.relative_to(outside) for p in outside.rglob("*")) == before

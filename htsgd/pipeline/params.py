@@ -20,6 +20,7 @@ import yaml
 from ..core.config import (COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TRAIN_SET_SIZE, TrainConfig, check_known, coerce,
                            make_config)
 from ..errors import UserError
+from ..record.names import ANALYSIS_CACHE, FIGURES, LOCKS, SLURM_LOGS, SUMMARY, TABLES
 
 GROUP_KEYS = ("description", "base", "grid", "seeds", "timeout", "checkpoint_every", "analysis", "slurm", "notes")
 ANALYSIS_KEYS = {"pruning_type": PRUNING_TYPES, "compression_error_metric": COMPRESSION_ERROR_METRICS}
@@ -32,6 +33,7 @@ ID_NAMES = {"model": "", "dataset": "", "iterate_noise": "noise", "iterate_noise
 DEFAULT_TIMEOUT = 6 * 3600
 # Configurations a grid may expand to without --large_grid: more take minutes and gigabytes to plan.
 LARGE_GRID = 10_000
+WRITTEN_FOLDERS = (SUMMARY, ANALYSIS_CACHE, TABLES, FIGURES, LOCKS, SLURM_LOGS.split("/")[0], SLURM_LOGS)
 # A group's and a run's folder name: a plain name, never a path.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 NAME_RULE = "letters, digits and . _ + -, starting with a letter or digit, without '..'"
@@ -160,12 +162,17 @@ def max_seed(iterations: int) -> int:
 
 
 def group_folder(results_dir, group: Group) -> Path:
-    """`<results_dir>/<group>`, refused unless it resolves to that very folder: a link there must not make the
-    pipeline write elsewhere."""
+    """`<results_dir>/<group>`, refused unless it resolves to that very folder and none of the folders the pipeline
+    writes in it (a run's, the analysis', the report's, the locks') is a link: a link must not make the pipeline
+    write elsewhere, and a record can carry links (git keeps them)."""
     folder = Path(results_dir) / group.name
     if folder.resolve() != Path(results_dir).resolve() / group.name:
         raise UserError(f"{folder}: leads to {folder.resolve()}, not a folder directly in {results_dir}; the group of "
                         f"{group.path} writes only there: remove the link, or pass another --results_dir")
+    linked = next((p for p in (folder / name for name in (*WRITTEN_FOLDERS, *group.configs)) if p.is_symlink()), None)
+    if linked is not None:
+        raise UserError(f"{linked} is a link to {linked.resolve()}; htsgd writes only inside {folder}: replace the "
+                        "link with the folder it points to (or move it away), then run again")
     return folder
 
 
