@@ -7,6 +7,7 @@ example command works with `python main.py` replaced by `htsgd train`.
 import argparse
 import errno
 import sys
+from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 
@@ -15,8 +16,14 @@ from .errors import UserError
 from .pipeline.arguments import check_device, check_folder
 from .pipeline.params import LARGE_GRID, SLURM_OPTIONS
 
-# What the system says when a folder cannot be written: read-only, not allowed, or full.
-CANNOT_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+# What the system says when the files a command needs cannot be had, and what to do about each.
+MACHINE_SAYS_NO = {
+    errno.ENOSPC: "free space on that disk", errno.EDQUOT: "free space within your quota",
+    errno.EROFS: "give a folder on a writable disk", errno.EACCES: "get permission to read and write there",
+    errno.EPERM: "get permission to read and write there",
+    errno.EISDIR: "move aside the folder that stands where htsgd keeps a file",
+    errno.ENOTDIR: "move aside the file that stands where htsgd keeps a folder",
+}
 
 
 def _add_train_flags(parser):
@@ -113,8 +120,7 @@ def main(argv=None) -> int:
         for flag in ("results_dir", "save_dir", "data_dir", "out"):
             if getattr(args, flag, None) is not None:
                 check_folder(getattr(args, flag), f"--{flag}")
-        if getattr(args, "device", None) is not None:
-            check_device(args.device)
+        check_device(getattr(args, "device", None))
         if args.command == "train":
             train(args)
         elif args.command == "analyze":
@@ -144,10 +150,11 @@ def main(argv=None) -> int:
         print(f"htsgd {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
-        if err.errno not in CANNOT_WRITE:
+        if err.errno not in MACHINE_SAYS_NO:
             raise
-        print(f"htsgd {args.command}: error: {err.filename}: {err.strerror}. Nothing already written is lost: free "
-              "space or allow writing there, then run the same command again; it goes on where it stopped",
+        where = err.filename or f"writing under {getattr(args, 'results_dir', None) or getattr(args, 'save_dir', None)}"
+        print(f"htsgd {args.command}: error: {where}: {err.strerror}. Nothing already written is lost: "
+              f"{MACHINE_SAYS_NO[err.errno]}, then run the same command again; it goes on where it stopped",
               file=sys.stderr)
         return 1
     return 0
@@ -168,12 +175,27 @@ def train(args):
     check_trainable(config, "command line")
     save_dir = Path(args.save_dir) if args.save_dir is not None else default_save_dir(config)
     args.save_dir = str(save_dir)
-    with claims.hold(claims.lock_path(save_dir.parent, save_dir.name), command_line()):
+    with ExitStack() as held:
+        for lock in run_locks(save_dir):
+            held.enter_context(claims.hold(lock, command_line()))
         for name in (CHECKPOINT, WEIGHTS):  # what train_command would load: a resumable state, a finished run
             if not args.overwrite and (save_dir / name).is_file():
                 check_tensor_file(save_dir / name)
         with tidy_on_failure(args.data_dir):
             train_command(args)
+
+
+def run_locks(save_dir: Path) -> list[Path]:
+    """The locks `htsgd run` takes on a run folder of a group (the group's driver lock, then the run's own), when
+    `save_dir` lies in a group folder (one `htsgd run` has worked in: it holds runs.csv or .locks/); none elsewhere,
+    so a run folder of one's own gets no .locks/ beside it."""
+    from .pipeline import claims
+    from .record.names import LOCKS, RUNS_CSV
+
+    group = save_dir.parent
+    if not ((group / RUNS_CSV).is_file() or (group / LOCKS).is_dir()):
+        return []
+    return [claims.lock_path(group, "driver"), claims.lock_path(group, save_dir.name)]
 
 
 if __name__ == "__main__":

@@ -211,16 +211,6 @@ def pickled_code(path):
     torch.save({"layers.0.weight": Payload()}, path)
 
 
-def test_weights_holding_code_are_named_before_an_analysis_would_load_them(demo_copy, capsys):
-    params, results, group = demo_copy
-    pickled_code(group / RUN / names.WEIGHTS)
-    damage(next((group / names.SUMMARY).glob("sweep_*.csv")), "truncated")  # the analysis is to be redone
-    assert run_groups([params], results_dir=results) == 1
-    out, err = capsys.readouterr()
-    assert f"demo/{RUN}: " in err and f"{names.WEIGHTS} is damaged (not a plain tensor file" in err
-    assert "weights_only" not in out + err and "demo: analyze" not in out
-
-
 def test_a_damaged_checkpoint_is_named_and_its_run_not_started(demo_copy, capsys):
     params, results, group = demo_copy
     for path in (group / RUN).iterdir():

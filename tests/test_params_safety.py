@@ -79,7 +79,7 @@ def test_a_binary_params_file_is_one_line(tmp_path, capsys, content):
 @pytest.mark.parametrize("grid", ["{width: [500, 500]}", "{width: [500, 500.0]}", "{lr: [0.1, 0.10]}"])
 def test_a_repeated_grid_value_is_refused(tmp_path, grid):
     key = grid[1:grid.index(":")]
-    refused(write(tmp_path, BASE + f"grid: {grid}\n"), f"grid: {key}", "repeats", "give each value once")
+    refused(write(tmp_path, BASE + f"grid: {grid}\n"), f"grid: {key}", "more than once", "give each value once")
 
 
 @pytest.mark.parametrize("grid", ["[{iterate_noise: [0]}, {iterate_noise: [0, 1]}]",

@@ -46,7 +46,8 @@ def hold(path, holder: str):
         try:
             fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _whole_file(fcntl.F_WRLCK))
         except (BlockingIOError, PermissionError):
-            raise Busy(f"{_read(fd) or 'another process'} holds {path}") from None
+            raise Busy(f"{_read(fd) or 'another process'} holds {path}; wait until it ends (`htsgd status` shows what "
+                       "is running), or stop it, then run again") from None
         previous = _read(fd)
         if previous:
             print(f"note: a lock left by a process that ended ({previous}) was taken over", flush=True)

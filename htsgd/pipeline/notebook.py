@@ -15,6 +15,7 @@ second of it changing. A worker whose driver died ends its kernels itself (`kill
 """
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -30,6 +31,7 @@ KERNEL = "htsgd"
 KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"]
 START_TIMEOUT = 180  # seconds: kernels started side by side on a busy machine can be slow
 START_ATTEMPTS = 3
+LOW_DISK_SPACE = 64 * 2**20  # bytes free below which a failed notebook's message says the disk is nearly full
 WARM_UP = "import htsgd.pipeline.notebook\nhtsgd.pipeline.notebook.warm_up()\ndel htsgd"  # leaves the notebook's namespace empty
 START_ERRORS = (RuntimeError, TimeoutError, OSError)
 # Between two notebooks on one kernel: the user namespace emptied, the prompt count back at 1.
@@ -179,13 +181,24 @@ def execute(notebook: Path, output: Path, parameters: dict, timeout: int, cwd=No
         except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as err:
             if running.exists():
                 running.replace(output.with_suffix(".failed.ipynb"))
-            return {"status": "timeout" if isinstance(err, CellTimeoutError) else "failed", "error": one_line(err)}
+            return {"status": "timeout" if isinstance(err, CellTimeoutError) else "failed",
+                    "error": one_line(err) + disk_space_note(output.parent)}
         except START_ERRORS:  # the kernel did not start: no cell ran
             if km is not None or attempt == START_ATTEMPTS:
                 raise
     running.replace(output)
     output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
     return None
+
+
+def disk_space_note(folder: Path) -> str:
+    """Why a notebook may have failed when its disk is (nearly) full: torch and papermill then fail with messages that
+    name neither the disk nor the file (`unexpected pos 832 vs 726`)."""
+    free = shutil.disk_usage(folder).free
+    if free >= LOW_DISK_SPACE:
+        return ""
+    return (f" (the disk holding {relative(folder)} has {free // 1024} KiB free, likely why: free space there, then "
+            "run the same command again)")
 
 
 def one_line(err) -> str:

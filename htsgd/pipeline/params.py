@@ -247,7 +247,7 @@ def _check_values(key, values, where):
     for value in values:
         held = _check_value(key, value, where)
         if held in given:
-            raise UserError(f"{where}: {key} = {values!r} repeats {value!r}; give each value once")
+            raise UserError(f"{where}: {key} lists {value!r} more than once; give each value once")
         given.add(held)
         if not _safe_name(part := _id_part(key, value)):
             raise UserError(f"{where}: {key} = {value!r} cannot be part of a run folder's name ({part!r}); "

@@ -26,7 +26,7 @@ from ..core.data import DataUnavailable, ensure_available
 from ..errors import UserError
 from ..record import group_record, run_folder
 from ..record.digests import NOTEBOOKS
-from ..record.names import CHECKPOINT, FAILED, FAILED_NOTEBOOK, FAILURES, SUMMARY, WEIGHTS, results_csv
+from ..record.names import CHECKPOINT, FAILED, FAILED_NOTEBOOK, FAILURES, SUMMARY, results_csv
 from ..record.provenance import provenance
 from ..record.public_paths import command_line, relative
 from ..record.storage import DamagedFile
@@ -68,7 +68,7 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
         _refuse_stale(plans, retrain_stale)
         failed, damaged, job_failed, elsewhere = [], [], [], 0
         for plan in plans:
-            plan = _set_aside(_check_tensors(collect(plan)), retrain_stale, retrain_damaged)
+            plan = _set_aside(_check_checkpoints(collect(plan)), retrain_stale, retrain_damaged)
             started = time.monotonic()
             wanted = {*plan.to_train, *(plan.job_failed if launcher is not None else [])}
             todo = [i for i in plan.group.configs if i in wanted]
@@ -85,7 +85,7 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
                                      notebooks, command, workers, fresh_kernels)
                 failed += [(relative(plan.group_dir / o["id"] / FAILED_NOTEBOOK), o["error"])
                            for o in outcomes if o["status"] in FAILURES]
-            plan = _check_tensors(collect(plan))
+            plan = _check_checkpoints(collect(plan))
             damaged += [(f"{plan.group.name}/{i}", why) for i, why in plan.damaged.items()]
             job_failed += [(f"{plan.group.name}/{i}", job) for i, job in plan.job_failed.items()]
             if plan.elsewhere:
@@ -157,7 +157,7 @@ def _set_aside(plan: Plan, retrain_stale: bool, retrain_damaged: bool) -> Plan:
         print(f"warning: {plan.group.name}: {len(plan.orphans)} run folder(s) are not in the grid of "
               f"{relative(plan.group.path)} and are left out of runs.csv, analysis, tables and figures: "
               f"{', '.join(plan.orphans)}", flush=True)
-    return _check_tensors(make_plan(plan.group, plan.group_dir)) if moved else plan
+    return _check_checkpoints(make_plan(plan.group, plan.group_dir)) if moved else plan
 
 
 def supersede(group_dir: Path, ids, why: str):
@@ -172,22 +172,19 @@ def supersede(group_dir: Path, ids, why: str):
     print(f"{group_dir.name}: {len(ids)} run folder(s) {why}; moved to {relative(aside)}", flush=True)
 
 
-def _check_tensors(plan: Plan) -> Plan:
-    """Move to the plan's damaged runs those whose tensors a notebook is about to load and that are there but damaged:
-    the checkpoint of a configuration to train, the weights of a recorded run whose analysis is to be redone.
-    The plan itself reads no tensors (`htsgd status` never imports torch); this runs before anything loads them."""
+def _check_checkpoints(plan: Plan) -> Plan:
+    """Move to the plan's damaged runs the configurations to train whose checkpoint is there but damaged, before a
+    notebook would resume from it (with torch's advice to load it unsafely). The plan itself reads no tensors
+    (`htsgd status` never imports torch); a damaged model.pt is the analysis' to name, as a row with status error."""
     from ..record.tensor_files import check_tensor_file
 
-    to_load = [(i, CHECKPOINT) for i in [*plan.to_train, *plan.job_failed]]
-    to_load += [] if plan.analysis_fresh else [(i, WEIGHTS) for i in plan.recorded]
-    for config_id, name in to_load:
+    for config_id in [*plan.to_train, *plan.job_failed]:
         try:
-            if (plan.group_dir / config_id / name).is_file():
-                check_tensor_file(plan.group_dir / config_id / name)
+            if (plan.group_dir / config_id / CHECKPOINT).is_file():
+                check_tensor_file(plan.group_dir / config_id / CHECKPOINT)
         except DamagedFile as err:
             plan.damaged[config_id] = str(err)
-    for kind in (plan.to_train, plan.recorded):
-        kind[:] = [i for i in kind if i not in plan.damaged]
+    plan.to_train = [i for i in plan.to_train if i not in plan.damaged]
     plan.job_failed = {i: job for i, job in plan.job_failed.items() if i not in plan.damaged}
     return plan
 

@@ -14,20 +14,30 @@ import torch
 from .names import CHECKPOINT
 from .storage import DamagedFile
 
-CHECKPOINT_KEYS = ("model", "optimizer", "noise_generator", "history", "step", "elapsed", "initial_train_loss")
+# What training saves in a checkpoint, each entry's kind (`core.train`'s on_checkpoint state).
+CHECKPOINT_KINDS = {"model": dict, "optimizer": dict, "noise_generator": torch.Tensor, "history": list, "step": int,
+                    "elapsed": (int, float), "initial_train_loss": (int, float)}
 ADVICE = {CHECKPOINT: "Move it aside: the run then trains from its first step",
           "": "Move the run's folder aside, or pass --retrain_damaged to move it and train the run again"}
 
 
 def check_tensor_file(path):
-    """Raise DamagedFile unless `path` loads with tensors only (a state dict, or a checkpoint with its keys)."""
+    """Raise DamagedFile unless `path` loads with tensors only: a state dict, or a checkpoint with every entry."""
     path = Path(path)
     todo = ADVICE.get(path.name, ADVICE[""])
     try:
         value = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError):
         raise DamagedFile(path, "not a plain tensor file: it does not load as tensors alone", todo) from None
-    wanted = CHECKPOINT_KEYS if path.name == CHECKPOINT else None
-    if not isinstance(value, dict) or (wanted and not set(wanted) <= set(value)) or (
-            not wanted and not all(isinstance(v, torch.Tensor) for v in value.values())):
+    if not (is_checkpoint(value) if path.name == CHECKPOINT else is_state_dict(value)):
         raise DamagedFile(path, "tensors of the wrong shape: not what htsgd saves there", todo)
+
+
+def is_state_dict(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, torch.Tensor) for v in value.values())
+
+
+def is_checkpoint(value) -> bool:
+    """Every entry training resumes from, of its kind; the model's weights a state dict."""
+    return (isinstance(value, dict) and all(isinstance(value.get(k), kind) for k, kind in CHECKPOINT_KINDS.items())
+            and is_state_dict(value["model"]))
