@@ -119,6 +119,7 @@ def test_float32_uniforms_from_one_word_reach_their_lattices_ends():
 
 # --- never a non-finite value ---------------------------------------------------------------------
 
+@pytest.mark.slow  # a soak: the interval ends are checked exactly below, and ten million draws of six laws
 def test_hundred_million_draws_are_finite():
     g = generator(6)
     for _ in range(10):

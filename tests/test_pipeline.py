@@ -35,6 +35,7 @@ def test_source_notebooks_are_committed_clean():
         assert sum("parameters" in c["metadata"].get("tags", []) for c in cells) == 1, notebook
 
 
+@pytest.mark.slow  # executes notebooks
 def test_train_notebook_runs_as_opened_by_hand(tmp_path):
     """Its defaults alone: a digits run held in memory, with both figures drawn."""
     out = tmp_path / "train.ipynb"
@@ -45,6 +46,7 @@ def test_train_notebook_runs_as_opened_by_hand(tmp_path):
     assert len(images) == 2 and not list(tmp_path.glob("*/metrics.json"))
 
 
+@pytest.mark.slow  # executes notebooks
 def test_driver_builds_the_record(built):
     group = built / "results" / "tiny"
     runs = pd.read_csv(group / "runs.csv")
@@ -66,6 +68,7 @@ def test_driver_builds_the_record(built):
         assert not any(Path(p).is_absolute() for p in paths), (notebook, paths)
 
 
+@pytest.mark.slow  # executes notebooks
 def test_provenance_of_the_group_and_its_runs(built):
     """Per stage: which code and devices made the runs, and what last produced the analysis and the report."""
     group = built / "results" / "tiny"
@@ -87,6 +90,7 @@ def test_provenance_of_the_group_and_its_runs(built):
     assert "runs.devices" in shown and "analysis.device" in shown
 
 
+@pytest.mark.slow  # executes notebooks
 def test_a_rerun_skips_everything_even_after_files_are_touched(fresh_copy, capsys):
     params, results, group = fresh_copy
     for path in [*group.rglob("*"), params]:  # what a git checkout does to times, leaving contents as they were
@@ -100,6 +104,7 @@ def test_a_rerun_skips_everything_even_after_files_are_touched(fresh_copy, capsy
     assert mtimes(group) == before
 
 
+@pytest.mark.slow  # executes notebooks
 def test_a_changed_flag_is_refused_before_any_training_then_retrained_on_request(fresh_copy, capsys):
     params, results, group = fresh_copy
     params.write_text(params.read_text().replace("lr: 0.05", "lr: 0.04"))
@@ -116,6 +121,7 @@ def test_a_changed_flag_is_refused_before_any_training_then_retrained_on_request
     assert len(kept) == 1 and storage.read_json(kept[0])["lr"] == 0.05
 
 
+@pytest.mark.slow  # executes notebooks
 def test_configurations_dropped_from_the_grid_are_left_out(fresh_copy, capsys):
     params, results, group = fresh_copy
     params.write_text(params.read_text().replace("seeds: [1, 2]", "seeds: [1]"))
@@ -130,6 +136,7 @@ def test_configurations_dropped_from_the_grid_are_left_out(fresh_copy, capsys):
     assert "seed2" not in tables and (group / "noise0_seed2" / names.METRICS).is_file()
 
 
+@pytest.mark.slow  # executes notebooks
 def test_a_record_without_weights_is_up_to_date_until_its_analysis_must_be_redone(fresh_copy, capsys, code_changed):
     params, results, group = fresh_copy
     for weights in group.glob(f"*/{names.WEIGHTS}"):
@@ -146,6 +153,7 @@ def test_a_record_without_weights_is_up_to_date_until_its_analysis_must_be_redon
     assert len(list((results / "tiny.superseded").glob("*/*/metrics.json"))) == 4
 
 
+@pytest.mark.slow  # executes notebooks
 def test_a_run_that_cannot_be_analysed_fails_the_run_and_has_its_row(fresh_copy, capsys, code_changed):
     params, results, group = fresh_copy
     (group / "noise1_sigma0.01_seed2" / names.WEIGHTS).write_bytes(b"not a torch file")
@@ -161,6 +169,7 @@ def test_a_run_that_cannot_be_analysed_fails_the_run_and_has_its_row(fresh_copy,
     assert (bad["pruning_ratio"] == "").all()
 
 
+@pytest.mark.slow  # executes notebooks
 def test_failed_configuration_is_recorded_and_the_rest_still_runs(tmp_path, capsys, tiny_group):
     params = tiny_group(timeout=("timeout: 600", "timeout: 2"), cap=("iterations: 300", "iterations: 100000"),
                         lr=("lr: 0.05", "lr: 1.0e-6"),  # never converges: only the timeout stops it
@@ -174,6 +183,7 @@ def test_failed_configuration_is_recorded_and_the_rest_still_runs(tmp_path, caps
     assert (tmp_path / "results" / "tiny" / "noise0_seed1" / "train.failed.ipynb").is_file()
 
 
+@pytest.mark.slow  # executes notebooks
 def test_a_bug_in_the_driver_is_a_traceback_not_a_failed_run(tmp_path, tiny_group, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")

@@ -16,7 +16,7 @@ from htsgd.pipeline.plan import make_plan
 from htsgd.pipeline.run import StaleRuns, run_groups
 from htsgd.record import digests, group_record, names, storage
 
-pytestmark = pytest.mark.usefixtures("htsgd_kernel")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("htsgd_kernel")]  # each starts kernels
 IDS = ["noise0_seed1", "noise0_seed2", "noise1_sigma0.01_seed1", "noise1_sigma0.01_seed2"]
 
 
@@ -136,22 +136,6 @@ def test_a_damaged_run_file_is_named_and_the_rest_still_plans(fresh_copy, capsys
     assert main(["run", str(params), "--results_dir", str(results), "--retrain_damaged"]) == 0
     assert "1 to run" in capsys.readouterr().out
     assert list((results / "tiny.superseded").glob(f"*/{IDS[1]}/{damaged}"))
-
-
-def test_a_damaged_group_provenance_is_named_with_what_to_do(fresh_copy, capsys):
-    params, results, group = fresh_copy
-    (group / names.PROVENANCE).write_text('{"group": "tiny", "runs": {')
-    assert main(["run", str(params), "--results_dir", str(results)]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and f"{group / names.PROVENANCE} is damaged" in err and "Move it aside" in err
-
-
-def test_a_damaged_runs_csv_is_rebuilt_from_the_run_folders(fresh_copy, capsys):
-    params, results, group = fresh_copy
-    good = (group / names.RUNS_CSV).read_text()
-    (group / names.RUNS_CSV).write_text(good[: len(good) // 3])
-    assert run_groups([params], results_dir=results) == 0
-    assert (group / names.RUNS_CSV).read_text() == good
 
 
 def test_retrain_stale_refuses_folders_a_live_trainer_still_writes(fresh_copy, capsys):

@@ -13,7 +13,7 @@ import pytest
 from htsgd.record import names, run_folder
 from htsgd.record.trained_run import load_tensors
 
-pytestmark = pytest.mark.usefixtures("htsgd_kernel")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("htsgd_kernel")]  # kills and reruns groups
 
 TRAIN_FLAGS = ["--dataset", "digits", "--width", "256", "--lr", "0.05", "--batch_size_train", "64", "--eval_freq", "20",
                "--convergence_accuracy", "100", "--iterations", "400", "--checkpoint_every", "50", "--iterate_noise", "1",

@@ -72,6 +72,7 @@ def test_slurm_launcher_without_slurm_is_refused(tmp_path, tiny_group, capsys, m
     assert not results.exists()  # nothing submitted, no marker, no log folder
 
 
+@pytest.mark.slow  # runs jobs that execute notebooks
 @pytest.mark.usefixtures("htsgd_kernel")
 def test_a_local_cluster_job_names_its_executor_and_keeps_its_claim_until_collected(tmp_path, tiny_group, capsys):
     """`slurm: {cluster: local}` runs the Slurm path here on purpose. Each marker names the executor and the job's
@@ -96,6 +97,7 @@ def test_a_local_cluster_job_names_its_executor_and_keeps_its_claim_until_collec
     assert [claims.read_queued(group, i) for i in ids] == [None, None]
 
 
+@pytest.mark.slow  # runs jobs that execute notebooks
 @pytest.mark.usefixtures("htsgd_kernel")
 def test_a_job_that_died_without_a_result_is_failed_with_its_log_and_not_retrained(tmp_path, tiny_group, capsys):
     """Before: a job that ended without a result was forgotten (local) or stayed queued forever (sacct could not
@@ -124,6 +126,7 @@ def test_a_job_that_died_without_a_result_is_failed_with_its_log_and_not_retrain
     assert run_folder.is_recorded(group / "noise0_seed1") and run_folder.read_failure(group / "noise0_seed1") is None
 
 
+@pytest.mark.slow  # runs jobs that execute notebooks
 @pytest.mark.usefixtures("htsgd_kernel")
 def test_a_training_failure_in_a_job_keeps_its_error_and_names_the_job(tmp_path, tiny_group, capsys):
     """A job that returned a failed notebook ended with a result: its error is kept (not replaced by 'ended

@@ -79,6 +79,7 @@ def _notebook(path: Path, *cells: str) -> Path:
     return path.parent
 
 
+@pytest.mark.slow  # starts kernels
 def test_workers_pinned_to_a_gpu_pass_cuda_to_their_notebooks(tmp_path, monkeypatch, capsys):
     """--workers 2 --device cuda:1 with GPUs 4 and 7 visible: each notebook sees GPU 7 alone and gets device cuda."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,7")
@@ -104,6 +105,7 @@ def test_an_exception_in_a_worker_stops_the_pool_and_names_its_configuration(tmp
     assert {p.name for p in marks.iterdir()} == {"boom", "slow1"}
 
 
+@pytest.mark.slow  # starts kernels
 def test_two_workers_give_the_record_of_one(tmp_path, tiny_group, capsys, monkeypatch):
     """Equal to the last digit when every kernel uses one thread: torch's float sums depend on the thread count."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -119,6 +121,7 @@ def test_two_workers_give_the_record_of_one(tmp_path, tiny_group, capsys, monkey
     assert one[1] == two[1] and one[2] == two[2]
 
 
+@pytest.mark.slow  # starts kernels
 def test_a_reused_kernel_records_what_fresh_kernels_record(tmp_path, tiny_group, capsys):
     params = tiny_group()
     assert run_groups([params], results_dir=tmp_path / "fresh", fresh_kernels=True) == 0
@@ -157,6 +160,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path, capsys):
     assert "a lock left by a process that ended (pid" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # starts kernels
 def test_a_configuration_trained_elsewhere_is_skipped_and_analysis_waits(tmp_path, tiny_group, capsys):
     params = tiny_group(seeds=("seeds: [1, 2]", "seeds: [1]"))
     group = tmp_path / "results" / "tiny"
@@ -170,6 +174,7 @@ def test_a_configuration_trained_elsewhere_is_skipped_and_analysis_waits(tmp_pat
     assert (group / "report.ipynb").is_file()
 
 
+@pytest.mark.slow  # starts kernels
 def test_a_kernel_that_fails_to_start_is_started_again(tmp_path, monkeypatch):
     real, calls = execution.KernelManager.start_kernel, []
 
@@ -187,6 +192,7 @@ def test_a_kernel_that_fails_to_start_is_started_again(tmp_path, monkeypatch):
         execution.ReusedKernel(tmp_path).release(km, healthy=False)
 
 
+@pytest.mark.slow  # starts kernels
 def test_killed_while_two_workers_run_then_rerun_ends_with_the_uninterrupted_record(tmp_path, tiny_group):
     params = tiny_group()
     finish(["run", str(params), "--results_dir", str(tmp_path / "whole"), "--workers", "2"])  # the same threads
@@ -200,6 +206,7 @@ def test_killed_while_two_workers_run_then_rerun_ends_with_the_uninterrupted_rec
     assert whole[1] == cut[1] and whole[2] == cut[2]
 
 
+@pytest.mark.slow  # starts kernels
 def test_slurm_launcher_through_submitits_local_executor(tmp_path, tiny_group, capsys):
     """The same code as on a cluster up to the executor: submit, follow with status, collect with run."""
     params = tiny_group(seeds=("seeds: [1, 2]", "seeds: [1]"))
