@@ -21,7 +21,7 @@ GROUP ?= demo
 WORKERS ?= 1
 BENCH_WORKERS ?= 2
 
-.PHONY: setup test test-gpu demo reproduce width-trend report status site bench bench-pipeline bench-compress clean
+.PHONY: setup test test-all test-gpu demo reproduce width-trend report status site bench bench-pipeline bench-compress clean
 
 setup: $(STAMP)
 
@@ -44,7 +44,12 @@ lock:
 	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --annotation-style line \
 	  --constraint $(VENV)/pip-freeze.txt --output-file $(LOCKFILE) pyproject.toml
 
+# Two tiers: `make test` leaves out the tests marked slow (they start Jupyter kernels and execute notebooks);
+# `make test-all` runs every test, as CI does. Tests marked gpu or slurm skip themselves, saying why, without one.
 test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup
 	$(BIN)/python -m pytest -q
 
 test-gpu: setup
