@@ -171,3 +171,13 @@ def test_htsgd_train_into_a_group_waits_for_its_driver_and_elsewhere_leaves_no_l
     assert (group / "run" / names.METRICS).read_bytes() == before
     assert main([*TRAIN, "--save_dir", str(tmp_path / "mine" / "run")]) == 0
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["run"]
+
+
+def test_a_notebook_failing_on_a_nearly_full_disk_says_the_disk_is_full(tmp_path):
+    from htsgd.pipeline.notebook import disk_space_note
+
+    assert disk_space_note(tmp_path) == ""  # room enough: the notebook's own error says it all
+    with mounted(tmp_path / "disk", "size=64k") as disk:
+        (disk / "filler").write_bytes(b"\0" * 60 * 1024)
+        note = disk_space_note(disk)
+    assert "KiB free, likely why: free space there, then run the same command again" in note
