@@ -79,13 +79,11 @@ def pickled_code(path):
                                                              "elapsed": 1.0, "initial_train_loss": 2.3}, path)])
 def test_a_checkpoint_that_is_not_plain_tensors_is_one_line_without_torchs_advice(tmp_path, capsys, damage):
     run_dir = tmp_path / "run"
-    assert main([*TRAIN, "--save_dir", str(run_dir), "--iterations", "1000", "--convergence_accuracy", "100",
-                 "--checkpoint_every", "5"]) == 0
+    assert main([*TRAIN, "--save_dir", str(run_dir), "--checkpoint_every", "5"]) == 0
     for name in (names.METRICS, names.WEIGHTS, names.HISTORY, names.PROVENANCE):
         (run_dir / name).unlink()  # as if it were stopped after its last checkpoint
     damage(run_dir / names.CHECKPOINT)
-    assert main([*TRAIN, "--save_dir", str(run_dir), "--iterations", "1000", "--convergence_accuracy", "100",
-                 "--checkpoint_every", "5"]) == 2
+    assert main([*TRAIN, "--save_dir", str(run_dir), "--checkpoint_every", "5"]) == 2
     err = one_line_error(capsys)
     assert f"{names.CHECKPOINT} is damaged" in err and "weights_only" not in err and "Move it aside" in err
 
