@@ -54,7 +54,8 @@ def _state(plan, config_id: str, recorded: set, outdated: set) -> tuple[str, str
         return "running", plan.running[config_id]
     if config_id in plan.queued:
         job = plan.queued[config_id]
-        return "queued", f"job {job['job_id']} ({job['executor']}), log {job['log']}"
+        now = f"; Slurm: {job['now']}" if job.get("now") else ""  # pending and why, or running where
+        return "queued", f"job {job['job_id']} ({job['executor']}), log {job['log']}{now}"
     if config_id in plan.job_failed:  # a failure a job recorded or left (collected), or a marker whose job ended
         failure = plan.job_failed[config_id]
         job = failure.get("job", failure)
