@@ -2,7 +2,8 @@
 
 Written beside every run, and per stage (analysis, report) in a group's provenance, so a reader can
 tell which code and machine made each number. Which code is told by content digests (`digests`).
-Nothing here names the host or a user's folders.
+Nothing here names the host or a user's folders, except what a Slurm job was: its cluster, job and
+node, by which its log and accounting are found.
 """
 
 import os
@@ -56,6 +57,16 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def slurm_job() -> dict | None:
+    """The Slurm cluster, job (`<array>_<task>` in an array) and node running this process; None outside Slurm."""
+    env = os.environ
+    if "SLURM_JOB_ID" not in env:
+        return None
+    task = env.get("SLURM_ARRAY_TASK_ID")
+    return {"cluster": env.get("SLURM_CLUSTER_NAME"), "node": env.get("SLURMD_NODENAME"),
+            "job_id": f"{env['SLURM_ARRAY_JOB_ID']}_{task}" if task else env["SLURM_JOB_ID"]}
+
+
 def provenance(command: str, device=None) -> dict:
     return {
         "htsgd_version": __version__,
@@ -69,4 +80,5 @@ def provenance(command: str, device=None) -> dict:
         "environment_matches_lock": lock.environment_matches(),  # every pin installed as pinned (None: no lock)
         "device": device_description(device),
         "command": command,
+        **({"slurm": job} if (job := slurm_job()) else {}),
     }
