@@ -21,7 +21,7 @@ GROUP ?= demo
 WORKERS ?= 1
 BENCH_WORKERS ?= 2
 
-.PHONY: setup test test-all test-gpu demo reproduce width-trend report status site bench bench-pipeline bench-compress clean
+.PHONY: setup test test-all test-gpu test-slurm slurm-up slurm-down demo reproduce width-trend report status site bench bench-pipeline bench-compress clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,17 @@ test-all: setup
 
 test-gpu: setup
 	$(BIN)/python -m pytest -q -m gpu -rs
+
+# A single-node Slurm cluster on this machine, as root (Debian's slurmctld, slurmd, slurmdbd, munge, MariaDB), for
+# the slurm tests and for trying `htsgd run --launcher slurm` (export SLURM_CONF as `tests/cluster/slurm.sh env` says).
+slurm-up:
+	tests/cluster/slurm.sh up
+
+slurm-down:
+	tests/cluster/slurm.sh down
+
+test-slurm: setup
+	$(BIN)/python -m pytest -q -m slurm -rs
 
 demo: setup
 	$(BIN)/htsgd run params/demo.yaml --workers $(WORKERS)
