@@ -25,7 +25,7 @@ import yaml
 
 from htsgd.cli import main
 from htsgd.pipeline import claims
-from htsgd.pipeline.jobs import GONE
+from htsgd.pipeline.jobs import ENDED_STATES, GONE, slurm_states
 from htsgd.pipeline.params import load_group
 from htsgd.pipeline.plan import make_plan
 from htsgd.pipeline.run import STILL_RUNNING, collect
@@ -137,8 +137,9 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.5):
 
 
 def live(array: str) -> list[str]:
-    """The array's tasks Slurm still has queued or running."""
-    return slurm("squeue", "-j", array, "-r", "-h", "-o", "%i", check=False).split()
+    """The array's tasks Slurm still holds, or whose end its accounting has not recorded yet (sacct lags squeue)."""
+    held = slurm("squeue", "-j", array, "-r", "-h", "-o", "%i", check=False).split()
+    return held + [job for job, state in slurm_states(array).items() if state not in ENDED_STATES and job not in held]
 
 
 def ended(array: str, timeout: float):
@@ -268,7 +269,7 @@ def test_a_run_cut_by_its_time_limit_and_by_scontrol_requeue_resumes_to_the_unin
         step = checkpoint_step(run_dir)
         steps += [step] if step is not None else []
         if cut_at is None and log.is_file() and "this job is timed-out" in log.read_text():
-            cut_at = wait_until(lambda: checkpoint_step(run_dir), 30, "the checkpoint the time limit left")
+            cut_at = checkpoint_step(run_dir)  # None where the limit came before the first checkpoint: a later cut
         running = slurm("squeue", "-j", job["job_id"], "-h", "-o", "%T", check=False).strip() == "RUNNING"
         if cut_at is not None and not requeued and running and (step or 0) > cut_at:
             requeued = subprocess.run(["scontrol", "requeue", job["job_id"]], capture_output=True).returncode == 0
