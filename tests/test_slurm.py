@@ -232,7 +232,7 @@ def test_status_asks_sacct_once_per_job_array(tmp_path, tiny_group, monkeypatch,
             "result": f"logs/slurm/123_{task}/123_{task}_0_result.pkl"})
     assert status_group(params, tmp_path / "results") == 1
     out = capsys.readouterr().out
-    assert log.read_text().splitlines() == ["-j 123 --array -n -P -X -o JobID,State"]
+    assert log.read_text().splitlines() == ["-j 123 -n -P -X -o JobID,State"]
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert "queued (job 123_0 (slurm), log logs/slurm/123_0/123_0_0_log.err)" in lines[ids[0]]
     assert ("failed (slurm job 123_1 ended (COMPLETED) without a result; log logs/slurm/123_1/123_1_0_log.err)"
