@@ -30,10 +30,10 @@ from htsgd.core.models import build_model
 HEADER = ("exp_key,model,dataset,lr,batch_size,width,depth,seed,iterations,convergence_accuracy,it_noise,"
           "it_noise_alpha,it_noise_scale,criterion_ratio,pruning_criterion,train_loss,train_acc,test_loss,"
           "test_acc,pruning_ratio,"
-          "status,error,steps,prunable_within_1pt,prunable_within_1pt_of_noiseless,entries_within_1pt,"
+          "status,error,steps,columns_within_1pt,columns_within_1pt_of_noiseless,entries_within_1pt,"
           "entries_within_1pt_of_noiseless,rank_within_1pt,rank_within_1pt_of_noiseless,hill_alpha,block_alpha")
-METRIC_COLUMNS = ["train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "prunable_within_1pt",
-                  "prunable_within_1pt_of_noiseless", "entries_within_1pt", "entries_within_1pt_of_noiseless",
+METRIC_COLUMNS = ["train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "columns_within_1pt",
+                  "columns_within_1pt_of_noiseless", "entries_within_1pt", "entries_within_1pt_of_noiseless",
                   "rank_within_1pt", "rank_within_1pt_of_noiseless", "hill_alpha", "block_alpha"]
 FRACTIONS = [k / 50 for k in range(51)]  # 0, 0.02, ..., 1.0
 RATIOS = [i / 10 for i in range(11)]
@@ -341,12 +341,12 @@ def test_prunable_fraction_of_a_hand_made_network(tmp_path, n_class1, after, col
     # Block sum: the median of each coordinate is 0, so the rows stay; K2 = 2 only, blocks (0.1, 0.2, 0, 0)
     # and (0, 0, 3, 4): growth = mean(log sqrt(0.05), log 5) - mean(log 0.1, log 0.2, log 3, log 4).
     growth = (math.log(math.sqrt(0.05)) + math.log(5)) / 2 - math.log(0.1 * 0.2 * 3 * 4) / 4
-    assert result["metrics"] == pytest.approx({"prunable_within_1pt": columns, "entries_within_1pt": entries,
+    assert result["metrics"] == pytest.approx({"columns_within_1pt": columns, "entries_within_1pt": entries,
                                                "rank_within_1pt": rank, "hill_alpha": 2 / math.log(20 * 15),
                                                "block_alpha": math.log(2) / growth})
 
 
-def test_prunable_within_1pt_from_independent_forward_passes(results, mce, sweeps):
+def test_columns_within_1pt_from_independent_forward_passes(results, mce, sweeps):
     written = pd.read_csv(results / "summary" / "sweep_kernel.csv")
     written = written[written["compressor"] == "columns"]
     table = mce["table"]
@@ -354,10 +354,10 @@ def test_prunable_within_1pt_from_independent_forward_passes(results, mce, sweep
         points = sweeps[key]
         assert written[written["exp_key"] == key]["test_acc"].tolist() == pytest.approx([a for _, a in points],
                                                                                      abs=1e-9), key
-        assert _rows(table, key)["prunable_within_1pt"].tolist() == [_prefix(points, points[0][1])] * 2, key
+        assert _rows(table, key)["columns_within_1pt"].tolist() == [_prefix(points, points[0][1])] * 2, key
 
 
-def test_prunable_within_1pt_of_noiseless(results, mce, sweeps):
+def test_columns_within_1pt_of_noiseless(results, mce, sweeps):
     """The reference is the median unpruned test accuracy of the no-noise runs of the same other flags that
     converged: quiet/a and quiet/b (quiet/c, a cap, does not count); deep has no no-noise counterpart."""
     acc = {k: run_folder.read_metrics(results / k)["test_acc"] for k in ("quiet/a", "quiet/b", "quiet/c")}
@@ -367,9 +367,9 @@ def test_prunable_within_1pt_of_noiseless(results, mce, sweeps):
     for key in ("noisy", "quiet/a", "quiet/b", "quiet/c"):
         points = sweeps[key]
         assert points[0][1] == pytest.approx(acc.get(key, points[0][1]), abs=1e-9)
-        assert _rows(table, key)["prunable_within_1pt_of_noiseless"].tolist() == [_prefix(points, reference)] * 2, key
-    assert _rows(table, "deep")["prunable_within_1pt_of_noiseless"].isna().all()
-    assert _rows(table, "deep")["prunable_within_1pt"].notna().all()
+        assert _rows(table, key)["columns_within_1pt_of_noiseless"].tolist() == [_prefix(points, reference)] * 2, key
+    assert _rows(table, "deep")["columns_within_1pt_of_noiseless"].isna().all()
+    assert _rows(table, "deep")["columns_within_1pt"].notna().all()
     # the other compressors: the same prefix rule along their own written sweeps, against the same reference
     written = pd.read_csv(results / "summary" / "sweep_kernel.csv")
     for compressor in ("entries", "rank"):
@@ -466,7 +466,7 @@ def test_unanalysable_runs_are_rows_and_an_error(broken):
     assert "model.pt" in errors["corrupt"]
     for key in ("corrupt", "incomplete"):
         assert _rows(table, key)[METRIC_COLUMNS].isna().all().all(), key
-    assert _rows(table, "good")[["test_acc", "pruning_ratio", "prunable_within_1pt"]].notna().all().all()
+    assert _rows(table, "good")[["test_acc", "pruning_ratio", "columns_within_1pt"]].notna().all().all()
     assert list(_rows(table, "incomplete")["steps"].isna()) == [True, True]
     assert list(_rows(table, "incomplete")["iterations"]) == [200, 200]  # its config is still read
 
@@ -541,8 +541,8 @@ def test_analyze_group_reads_exactly_runs_csv(results, tmp_path):
         for key in ("r4", "r5", "r6"):
             assert _rows(table, key)[METRIC_COLUMNS].isna().all().all(), key
         for key in ("r1", "r2"):
-            assert _rows(table, key)[["test_acc", "pruning_ratio", "prunable_within_1pt"]].notna().all().all()
+            assert _rows(table, key)[["test_acc", "pruning_ratio", "columns_within_1pt"]].notna().all().all()
         # r2 (noisy)'s baseline has one converged seed, r1 (r4 is an error): too few for a reference
-        assert _rows(table, "r2")["prunable_within_1pt_of_noiseless"].isna().all()
+        assert _rows(table, "r2")["columns_within_1pt_of_noiseless"].isna().all()
     assert set(pd.read_csv(group / "summary" / "sweep_filter.csv")["exp_key"]) == {"r1", "r2"}
     assert set(pd.read_csv(group / "summary" / "column_norms.csv.gz")["exp_key"]) == {"r1", "r2"}

@@ -23,7 +23,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MCE_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
                "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
                "pruning_criterion", "train_loss", "train_acc", "test_loss", "test_acc", "pruning_ratio", "status",
-               "error", "steps", "prunable_within_1pt", "prunable_within_1pt_of_noiseless", "entries_within_1pt",
+               "error", "steps", "columns_within_1pt", "columns_within_1pt_of_noiseless", "entries_within_1pt",
                "entries_within_1pt_of_noiseless", "rank_within_1pt", "rank_within_1pt_of_noiseless", "hill_alpha",
                "block_alpha"]
 FRACTIONS = np.round(np.arange(0, 51) * 0.02, 2)
@@ -71,8 +71,8 @@ def make_group(root, specs, name="grp", provenance=True):
                   "it_noise": s["noise"], "it_noise_alpha": 0.0 if s["noise"] == 0 else 1.75,
                   "it_noise_scale": 0.0 if s["noise"] == 0 else s["sigma"], "pruning_criterion": "mce",
                   "status": status, "error": s["error"], "steps": s["steps"]}
-        metrics = {"train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.2, "prunable_within_1pt": s["within"],
-                   "prunable_within_1pt_of_noiseless": s["within_noiseless"], "entries_within_1pt": 0.7,
+        metrics = {"train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.2, "columns_within_1pt": s["within"],
+                   "columns_within_1pt_of_noiseless": s["within_noiseless"], "entries_within_1pt": 0.7,
                    "entries_within_1pt_of_noiseless": s["entries_noiseless"], "rank_within_1pt": 0.2,
                    "rank_within_1pt_of_noiseless": s["rank_noiseless"], "hill_alpha": s["hill"],
                    "block_alpha": s["block"]} if analysed else {}
@@ -494,8 +494,8 @@ def test_write_report_writes_the_verdict_first_then_tables_and_figures(figure_gr
         "id", "setting_label", "iterate_noise", "iterate_noise_scale", "iterate_noise_alpha", "iterate_noise_filter",
         "model", "width", "depth", "dataset", "lr", "batch_size_train", "mom", "wd", "seed", "eval_freq",
         "convergence_accuracy", "iterations", "train_size", "train_to_cap", "status", "test_acc_before",
-        "pruned_test_acc", "accuracy_change", "pruning_ratio", "prunable_within_1pt",
-        "prunable_within_1pt_of_noiseless", "entries_within_1pt_of_noiseless", "rank_within_1pt_of_noiseless",
+        "pruned_test_acc", "accuracy_change", "pruning_ratio", "columns_within_1pt",
+        "columns_within_1pt_of_noiseless", "entries_within_1pt_of_noiseless", "rank_within_1pt_of_noiseless",
         "hill_alpha", "block_alpha",
         "steps", "max_train_loss_ratio", "error"]
 

@@ -10,7 +10,7 @@ from matplotlib.image import imread
 from htsgd.analysis import trend
 from htsgd.report import figures, trend_figures
 
-COLUMNS = {"column pruning": "prunable_within_1pt_of_noiseless",
+COLUMNS = {"column pruning": "columns_within_1pt_of_noiseless",
            "entrywise magnitude": "entries_within_1pt_of_noiseless",
            "singular-value truncation": "rank_within_1pt_of_noiseless"}
 WIDTHS = (500, 1000, 2000, 4000, 8000)

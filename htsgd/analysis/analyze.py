@@ -12,7 +12,7 @@ Each analysed run is pruned at every value of each criterion (mce: 0.0 and 0.1; 
   every hidden layer at target fractions 0, 2 %, ..., 100 % (`SWEEP_FRACTIONS`) and the test
   accuracy is taken at each; the answer is the share of hidden weights removed at the last step
   before the first whose accuracy is more than 1 point below the run's own unpruned test accuracy (a
-  prefix rule: a later recovery does not count): `prunable_within_1pt` (columns),
+  prefix rule: a later recovery does not count): `columns_within_1pt`,
   `entries_within_1pt`, `rank_within_1pt`. The `..._of_noiseless` columns apply the same rule with
   the reference accuracy of the run's no-noise baseline (`baseline`: the median over at least 2
   counted seeds; empty without one); they are 0 also when the unpruned network is itself more than

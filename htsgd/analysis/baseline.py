@@ -20,9 +20,8 @@ BASELINE_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in NOISE
 TOLERANCE = 1.0  # accuracy points: "within 1 point" of the reference
 MIN_SEEDS = 2  # converged seeds with a value needed on a side before anything is computed from it
 # Per compressor of `core.compress` (a test checks the names agree): the run's equal-accuracy fractions, within
-# TOLERANCE of its own accuracy and of its baseline's reference (column pruning keeps its names from before there
-# were other compressors).
-EQUAL_ACCURACY_METRICS = {"columns": ("prunable_within_1pt", "prunable_within_1pt_of_noiseless"),
+# TOLERANCE of its own accuracy and of its baseline's reference.
+EQUAL_ACCURACY_METRICS = {"columns": ("columns_within_1pt", "columns_within_1pt_of_noiseless"),
                           "entries": ("entries_within_1pt", "entries_within_1pt_of_noiseless"),
                           "rank": ("rank_within_1pt", "rank_within_1pt_of_noiseless")}
 

@@ -241,8 +241,8 @@ def comparison_table(found: list[Comparison]) -> pd.DataFrame:
         f"pruning ratio at {mce}: no noise": cells(c.noise_free, "pruning_ratio", ".3f"),
         f"accuracy change at {mce} (points): noise": cells(c.noisy, "accuracy_change", "+.1f"),
         f"accuracy change at {mce} (points): no noise": cells(c.noise_free, "accuracy_change", "+.1f"),
-        f"{within}: noise": cells(c.noisy, "prunable_within_1pt_of_noiseless", ".2f"),
-        f"{within}: no noise": cells(c.noise_free, "prunable_within_1pt_of_noiseless", ".2f"),
+        f"{within}: noise": cells(c.noisy, "columns_within_1pt_of_noiseless", ".2f"),
+        f"{within}: no noise": cells(c.noise_free, "columns_within_1pt_of_noiseless", ".2f"),
         "at equal accuracy": c.outcome,
     } for c in found])
 
