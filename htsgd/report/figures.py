@@ -21,6 +21,7 @@ from ..analysis.baseline import TOLERANCE
 from ..analysis.verdict import (MCE_RATIO, baseline_label, baseline_reference, converged_values, format_number,
                                 median_range)
 from ..record import storage
+from .run_plots import norm_ccdf
 
 REFERENCE_ALPHA = 2.0  # slope of the reference line on the norm CCDF: the edge of finite variance
 # A converged seed is an outlier of its configuration when it lies farther than OUTLIER_IQR times the
@@ -146,14 +147,6 @@ def training_stability_figure(runs: pd.DataFrame, histories: dict, title: str) -
 
 
 # ---------------------------------------------------------------- column norms
-
-def norm_ccdf(norms) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted positive finite column norms, and the fraction of columns whose norm is at least each one
-    (the complementary CDF; drawable on log-log axes, the largest norm keeping a share above 0)."""
-    norms = np.sort(np.asarray(norms, dtype=float))
-    norms = norms[np.isfinite(norms) & (norms > 0)]
-    return norms, 1.0 - np.arange(len(norms)) / len(norms)
-
 
 def column_norms_figure(runs: pd.DataFrame, norms: pd.DataFrame, title: str) -> Figure:
     """Complementary CDF of every seed's first-layer column norms over its median norm, one panel per width.
