@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sampler import median_time  # noqa: E402
 
-from htsgd.analysis.analyze import SWEEP_FRACTIONS  # noqa: E402
+from htsgd.analysis.run_analysis import SWEEP_FRACTIONS  # noqa: E402
 from htsgd.core.compress import COMPRESSORS, compress_model, compress_sweep  # noqa: E402
 from htsgd.core.evaluate import evaluate  # noqa: E402
 from htsgd.core.models import build_model  # noqa: E402

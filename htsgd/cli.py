@@ -124,8 +124,7 @@ def main(argv=None) -> int:
         if args.command == "train":
             train(args)
         elif args.command == "analyze":
-            from .analysis.analyze import analyze_command
-            return analyze_command(args)
+            return analyze(args)
         elif args.command == "run":
             from .pipeline.run import run_groups
             if args.workers < 1:
@@ -160,19 +159,40 @@ def main(argv=None) -> int:
     return 0
 
 
+def analyze(args) -> int:
+    """`htsgd analyze`: the flags of the original analyze.py; prints a summary, the CSV's path, and what failed."""
+    import pandas as pd
+
+    from .analysis.group_analysis import AnalysisError, analyze_folder, results_path, summary_text
+
+    try:
+        table = analyze_folder(args.results_folder, args.pruning_criterion, args.compression_error_metric,
+                               args.ignore_last_layer, args.pruning_type, args.data_dir, args.device)
+        failed = None
+    except AnalysisError as err:
+        table, failed = pd.read_csv(results_path(args.results_folder, args.pruning_criterion,
+                                                 args.compression_error_metric, args.pruning_type)), err
+    print(summary_text(table))
+    scope = "output layer excluded" if args.ignore_last_layer else "output layer included"
+    path = results_path(args.results_folder, args.pruning_criterion, args.compression_error_metric, args.pruning_type)
+    print(f"{table['exp_key'].nunique()} run(s), {len(table)} row(s) (pruning ratio: {scope}) -> {path}")
+    if failed is not None:
+        print(f"htsgd analyze: error: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def train(args):
     """`htsgd train` under the run folder's lock, the one `htsgd run` takes: the two never write one run at once,
     and `--overwrite` never removes files another process is writing."""
     from .pipeline import claims
     from .pipeline.downloads import tidy_on_failure
-    from .pipeline.params import check_trainable
     from .record.names import CHECKPOINT, WEIGHTS
     from .record.public_paths import command_line
     from .record.tensor_files import check_tensor_file
     from .record.trained_run import default_save_dir, train_command
 
     config = make_config({f.name: getattr(args, f.name) for f in fields(TrainConfig)}, where="command line")
-    check_trainable(config, "command line")
     save_dir = Path(args.save_dir) if args.save_dir is not None else default_save_dir(config)
     args.save_dir = str(save_dir)
     with ExitStack() as held:

@@ -17,7 +17,10 @@ import pandas as pd
 import pytest
 import torch
 
-from htsgd.analysis import analyze
+from htsgd.analysis import group_analysis
+from htsgd.analysis.group_analysis import COLUMNS, AnalysisError, analyze_folder, analyze_group, noiseless_reference
+from htsgd.analysis.run_analysis import analyze_run, prunable_fraction
+from htsgd.analysis.runs import Run
 from htsgd.record import names, run_folder, storage
 from htsgd.record.trained_run import load_tensors, save_tensors, train_in_folder
 from htsgd.cli import main
@@ -85,8 +88,8 @@ def mce(results):
     before = _fingerprints(results)
     calls = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(analyze, "load", lambda *a, **k: calls.append(a[0]) or load(*a, **k))
-        table = analyze.analyze_folder(results, "mce", ignore_last_layer=True, data_dir=results, device="cpu")
+        mp.setattr(group_analysis, "load", lambda *a, **k: calls.append(a[0]) or load(*a, **k))
+        table = analyze_folder(results, "mce", ignore_last_layer=True, data_dir=results, device="cpu")
     return {"table": table, "loads": calls, "before": before, "after": _fingerprints(results)}
 
 
@@ -156,7 +159,7 @@ def sweeps(results, digits):
 def test_columns_are_the_originals_then_status_and_metrics(results, mce):
     path = results / "summary" / "results_kernel_mce.csv"
     assert path.read_text().splitlines()[0] == HEADER
-    assert list(mce["table"].columns) == HEADER.split(",") == list(analyze.COLUMNS)
+    assert list(mce["table"].columns) == HEADER.split(",") == list(COLUMNS)
     assert list(pd.read_csv(path).columns) == HEADER.split(",")
 
 
@@ -236,7 +239,7 @@ def test_mce_counts_and_accuracies_worked_independently(results, mce, digits):
 
 
 def test_frob_metric_gets_its_own_file(results):
-    table = analyze.analyze_folder(results, "mce", "frob", ignore_last_layer=True, pruning_type="filter",
+    table = analyze_folder(results, "mce", "frob", ignore_last_layer=True, pruning_type="filter",
                                    data_dir=results, device="cpu")
     path = results / "summary" / "results_filter_mce_frob.csv"
     assert path.is_file() and path.read_text().splitlines()[0] == HEADER
@@ -251,7 +254,7 @@ def test_frob_metric_gets_its_own_file(results):
 
 
 def test_parameter_ratio_removes_floor_of_r_n_columns(results, digits):
-    table = analyze.analyze_folder(results, "parameter_ratio", ignore_last_layer=True, data_dir=results,
+    table = analyze_folder(results, "parameter_ratio", ignore_last_layer=True, data_dir=results,
                                    device="cpu")
     assert (results / "summary" / "results_kernel_parameter_ratio.csv").is_file()
     a = _rows(table, "quiet/a")
@@ -264,7 +267,7 @@ def test_parameter_ratio_removes_floor_of_r_n_columns(results, digits):
     assert a.loc[10, "test_acc"] == pytest.approx(100 * (digits.test_y == 0).double().mean().item())
     # two hidden layers of 24: k*64 + k*24 of 24*64 + 24*24 parameters zeroed = k / 24 (output layer ignored)
     assert list(_rows(table, "deep")["pruning_ratio"]) == [k / 24 for k in REMOVED_OF_24]
-    with_last = analyze.analyze_folder(results, "parameter_ratio", ignore_last_layer=False, data_dir=results,
+    with_last = analyze_folder(results, "parameter_ratio", ignore_last_layer=False, data_dir=results,
                                        device="cpu")
     assert _rows(with_last, "quiet/a").loc[10, "pruning_ratio"] == 16 * 64 / (16 * 64 + 16 * 10)
 
@@ -286,8 +289,8 @@ def _sweep(accs):
     ([100 * 250 / 300, 100 * 247 / 300, 100 * 246 / 300], 100 * 250 / 300, 0.02),  # 1 point of 300 examples, inexact in floats
 ])
 def test_prunable_fraction_hand_made_sweeps(accs, reference, expected):
-    assert analyze.prunable_fraction(_sweep(accs), "columns", reference, tolerance=1.0) == expected
-    assert analyze.prunable_fraction(_sweep(accs), "rank", reference, tolerance=1.0) == 0.0  # another compressor's
+    assert prunable_fraction(_sweep(accs), "columns", reference, tolerance=1.0) == expected
+    assert prunable_fraction(_sweep(accs), "rank", reference, tolerance=1.0) == 0.0  # another compressor's
 
 
 def _hand_made(tmp_path, n_class1: int):
@@ -310,7 +313,7 @@ def _hand_made(tmp_path, n_class1: int):
     run_dir.mkdir()
     save_tensors(run_dir / names.WEIGHTS, model.state_dict())
     config = make_config({"dataset": "digits", "width": 4, "depth": 2}).to_dict()
-    return analyze.Run("hand", run_dir, config, "converged"), data
+    return Run("hand", run_dir, config, "converged"), data
 
 
 # Per (n_class1, accuracy once unit 2 is gone): the share removable within 1 point by columns, entries, rank.
@@ -322,7 +325,7 @@ def test_prunable_fraction_of_a_hand_made_network(tmp_path, n_class1, after, col
     entries 0.1, 0.2 go for free (14 of 16, fraction <= 0.92), the 15th is 3. Rank: any cut of a 4 x 4 matrix
     keeps rank floor(2 (1 - f)) <= 1, i.e. unit 3 alone, removing half the entries or all of them."""
     run, data = _hand_made(tmp_path, n_class1)
-    result = analyze.analyze_run(run, data, ["mce", "parameter_ratio"], ignore_last_layer=True, device="cpu")
+    result = analyze_run(run, data, ["mce", "parameter_ratio"], ignore_last_layer=True, device="cpu")
     sweep = {c: [p for p in result["sweep"] if p["compressor"] == c] for c in ("columns", "entries", "rank")}
     assert all([p["fraction"] for p in points] == FRACTIONS for points in sweep.values())
     assert [p["test_acc"] for p in sweep["columns"]] == [100.0] * 38 + [after] * 13  # 0 .. 0.74, then 0.76 .. 1.0
@@ -384,18 +387,18 @@ def test_noiseless_reference_pools_the_baseline_and_needs_two_converged_seeds():
     """No-noise runs that differ only in unused noise flags are one baseline, pooled; a capped seed and a run of
     other flags are not in it; a baseline of one converged seed is too few for a reference."""
     flags = make_config({"dataset": "digits", "width": 16}).to_dict()
-    runs = [analyze.Run("a", Path("a"), {**flags, "seed": 1}, "converged"),
-            analyze.Run("b", Path("b"), {**flags, "seed": 2, "iterate_noise_scale": 0.5}, "converged"),
-            analyze.Run("c", Path("c"), {**flags, "seed": 3, "iterate_noise_alpha": 1.2,
+    runs = [Run("a", Path("a"), {**flags, "seed": 1}, "converged"),
+            Run("b", Path("b"), {**flags, "seed": 2, "iterate_noise_scale": 0.5}, "converged"),
+            Run("c", Path("c"), {**flags, "seed": 3, "iterate_noise_alpha": 1.2,
                                          "iterate_noise_filter": True}, "converged"),
-            analyze.Run("capped", Path("capped"), {**flags, "seed": 4}, "cap"),
-            analyze.Run("wide", Path("wide"), {**flags, "seed": 1, "width": 32}, "converged"),
-            analyze.Run("noisy", Path("noisy"), {**flags, "seed": 5, "iterate_noise": 1,
+            Run("capped", Path("capped"), {**flags, "seed": 4}, "cap"),
+            Run("wide", Path("wide"), {**flags, "seed": 1, "width": 32}, "converged"),
+            Run("noisy", Path("noisy"), {**flags, "seed": 5, "iterate_noise": 1,
                                                  "iterate_noise_scale": 0.01}, "converged")]
     unpruned = {"a": 90.0, "b": 94.0, "c": 93.0, "capped": 10.0, "wide": 50.0, "noisy": 80.0}
-    assert analyze.noiseless_reference(runs[5], runs, unpruned) == 93.0  # median of 90, 94, 93
-    assert analyze.noiseless_reference(runs[1], runs, unpruned) == 93.0
-    assert math.isnan(analyze.noiseless_reference(runs[4], runs, unpruned))  # one converged seed at width 32
+    assert noiseless_reference(runs[5], runs, unpruned) == 93.0  # median of 90, 94, 93
+    assert noiseless_reference(runs[1], runs, unpruned) == 93.0
+    assert math.isnan(noiseless_reference(runs[4], runs, unpruned))  # one converged seed at width 32
 
 
 def test_sweep_and_column_norms_files(results, mce):
@@ -451,8 +454,8 @@ def broken(results, tmp_path):
 
 def test_unanalysable_runs_are_rows_and_an_error(broken):
     path = broken / "summary" / "results_kernel_mce.csv"
-    with pytest.raises(analyze.AnalysisError, match="corrupt") as raised:
-        analyze.analyze_folder(broken, data_dir=broken, device="cpu", log=io.StringIO())
+    with pytest.raises(AnalysisError, match="corrupt") as raised:
+        analyze_folder(broken, data_dir=broken, device="cpu", log=io.StringIO())
     assert "incomplete" in str(raised.value)
     assert path.is_file()  # written before raising
     table = pd.read_csv(path, keep_default_na=True)
@@ -483,14 +486,14 @@ def test_cli_exits_1_naming_the_runs(broken, capsys):
 
 def test_user_errors(results, tmp_path, capsys):
     with pytest.raises(UserError, match="no such folder"):
-        analyze.analyze_folder(tmp_path / "missing")
+        analyze_folder(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no run folders"):
-        analyze.analyze_folder(tmp_path / "empty")
+        analyze_folder(tmp_path / "empty")
     with pytest.raises(UserError, match="compression_error_metric = 'l1' is not allowed"):
-        analyze.analyze_folder(results, "mce", "l1")
+        analyze_folder(results, "mce", "l1")
     with pytest.raises(UserError, match="itself a run folder"):
-        analyze.analyze_folder(results / "deep")
+        analyze_folder(results / "deep")
     assert main(["analyze", "--results_folder", str(tmp_path / "missing")]) == 2
     assert "no such folder" in capsys.readouterr().err
 
@@ -526,8 +529,8 @@ def test_analyze_group_reads_exactly_runs_csv(results, tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     before = _fingerprints(group)
-    with pytest.raises(analyze.AnalysisError, match="r4"):
-        analyze.analyze_group(group, data_dir=tmp_path, device="cpu", log=io.StringIO())
+    with pytest.raises(AnalysisError, match="r4"):
+        analyze_group(group, data_dir=tmp_path, device="cpu", log=io.StringIO())
     assert _fingerprints(group) == before  # run folders and runs.csv only read
     for criterion, n in (("mce", 2), ("parameter_ratio", 11)):
         table = pd.read_csv(group / "summary" / f"results_filter_{criterion}.csv")

@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from htsgd.analysis.analyze import analyze_run, analyze_runs, find_runs
+from htsgd.analysis.group_analysis import analyze_runs
+from htsgd.analysis.run_analysis import analyze_run
+from htsgd.analysis.runs import find_runs
 from htsgd.core.config import ConfigError, make_config
 from htsgd.core.evaluate import evaluate
 from htsgd.core.prune import PRUNING_CRITERIA, prune_model

@@ -8,7 +8,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from htsgd.analysis.analyze import COLUMNS
+from htsgd.analysis.group_analysis import COLUMNS
 from htsgd.cli import main
 from htsgd.pipeline.run import run_groups
 from htsgd.record import group_record, names, run_folder, storage

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from htsgd.analysis import analyze, verdict
+from htsgd.analysis import verdict
+from htsgd.analysis.group_analysis import noiseless_reference
+from htsgd.analysis.runs import Run
 from htsgd.core.config import TrainConfig
 from htsgd.core.data import TEST_SET_SIZE
 from htsgd.record.names import ANALYSED
@@ -301,9 +303,9 @@ def test_one_baseline_pools_no_noise_runs_that_differ_only_in_an_unused_noise_fl
     assert row["seeds converged (noise / no noise)"] == "3/3 / 4/4"
     assert row["fraction prunable within 1 pt of no noise's median: no noise"] == "0.13 (0.10–0.16, n=4)"
 
-    analysed = [analyze.Run(run_id(s), group / run_id(s), asdict(config(s)), s["status"]) for s in specs]
+    analysed = [Run(run_id(s), group / run_id(s), asdict(config(s)), s["status"]) for s in specs]
     unpruned = {run_id(s): s["before"] for s in specs}
-    assert analyze.noiseless_reference(analysed[-1], analysed, unpruned) == 94.5
+    assert noiseless_reference(analysed[-1], analysed, unpruned) == 94.5
 
     fig = figures.accuracy_vs_pruned_figure(runs, report.read_sweep(group, runs["id"]), "grp (digits)")
     [threshold] = [line for line in fig.axes[0].lines if line.get_linestyle() == "--"]

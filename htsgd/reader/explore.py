@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..analysis.analyze import SWEEP_FRACTIONS
+from ..analysis.run_analysis import SWEEP_FRACTIONS
 from ..analysis.verdict import MCE_RATIO
 from ..core.config import (COMPRESSION_ERROR_METRICS, FIELD_TYPES, NOISE_TYPES, PRUNING_TYPES, TrainConfig,
                            make_config)

@@ -1,22 +1,18 @@
-"""Prune every run, evaluate the pruned networks, and measure what makes them prunable (the seed's `analyze.py`).
+"""The analysis of a set of runs and the CSVs it writes (the seed's `analyze.py`): `htsgd analyze`
+on a folder of run folders, and a group's analysis over exactly the runs in its runs.csv.
 
-Each analysed run is pruned at every value of each criterion (mce: 0.0 and 0.1; parameter_ratio:
-0.0, 0.1, ..., 1.0) and evaluated on the full train and test sets: one row per run and value in
-`summary/results_<pruning_type>_<criterion>.csv`, with the original's columns, then:
+Each analysed run (`run_analysis`) is pruned at every value of each criterion (mce: 0.0 and 0.1;
+parameter_ratio: 0.0, 0.1, ..., 1.0) and evaluated on the full train and test sets: one row per run
+and value in `summary/results_<pruning_type>_<criterion>.csv`, with the original's columns, then:
 
 * `status`: the run's final status (converged, cap, diverged, not_learning; in a group also
   failed, timeout, pending), or `error` when the run could not be analysed, its reason in `error`;
 * `steps`: the steps the run took (`iterations` is the configured cap, as the original wrote it);
-* the equal-accuracy fractions, per compressor (`core.compress`: whole columns smallest norm
-  first, single entries smallest magnitude first, singular values smallest first). Each compresses
-  every hidden layer at target fractions 0, 2 %, ..., 100 % (`SWEEP_FRACTIONS`) and the test
-  accuracy is taken at each; the answer is the share of hidden weights removed at the last step
-  before the first whose accuracy is more than 1 point below the run's own unpruned test accuracy (a
-  prefix rule: a later recovery does not count): `columns_within_1pt`,
-  `entries_within_1pt`, `rank_within_1pt`. The `..._of_noiseless` columns apply the same rule with
-  the reference accuracy of the run's no-noise baseline (`baseline`: the median over at least 2
-  counted seeds; empty without one); they are 0 also when the unpruned network is itself more than
-  1 point below it;
+* the equal-accuracy fractions, per compressor: `columns_within_1pt`, `entries_within_1pt`,
+  `rank_within_1pt` against the run's own unpruned test accuracy (see `run_analysis`). The
+  `..._of_noiseless` columns apply the same rule with the reference accuracy of the run's no-noise
+  baseline (`baseline`: the median over at least 2 counted seeds; empty without one); they are 0
+  also when the unpruned network is itself more than 1 point below it;
 * `hill_alpha`, `block_alpha`: tail indices of the first hidden layer (`tail_index`).
 
 Runs that are not analysed (diverged: their weights are not finite; failed, timeout, pending,
@@ -31,26 +27,20 @@ import gzip
 import io
 import math
 import sys
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..core.compress import COMPRESSORS, compress_sweep
-from ..core.config import TrainConfig, make_config
 from ..core.data import DataUnavailable, load
-from ..core.evaluate import evaluate
-from ..core.models import build_model, hidden_layers
-from ..core.prune import (COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, PRUNING_CRITERIA, PRUNING_TYPES, column_sq_norms,
-                          prune_model)
+from ..core.prune import COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, PRUNING_CRITERIA, PRUNING_TYPES
 from ..core.train import default_device
 from ..errors import UserError
 from ..record import group_record, names, run_folder, storage
 from ..record.names import ANALYSED, COLUMN_NORMS_CSV, ERROR, INCOMPLETE, RUNS_CSV, SUMMARY, criterion_label, results_csv, sweep_csv
-from ..record.trained_run import load_tensors
-from .baseline import EQUAL_ACCURACY_METRICS, TOLERANCE, baseline_key, is_noisy, reference_accuracy
-from .tail_index import column_tail_indices
+from .baseline import EQUAL_ACCURACY_METRICS, baseline_key, is_noisy, reference_accuracy
+from .run_analysis import analyze_run, prunable_fraction
+from .runs import Run, failure_reason, find_runs, group_runs
 
 ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
                     "convergence_accuracy", "it_noise", "it_noise_alpha", "it_noise_scale", "criterion_ratio",
@@ -58,113 +48,15 @@ ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", 
 RUN_METRICS = [name for pair in EQUAL_ACCURACY_METRICS.values() for name in pair] + ["hill_alpha", "block_alpha"]
 COLUMNS = ORIGINAL_COLUMNS + ["status", "error", "steps"] + RUN_METRICS
 SWEEP_COLUMNS = ["exp_key", "compressor", "fraction", "removed", "test_acc"]
-SWEEP_FRACTIONS = tuple(k / 50 for k in range(51))  # target fractions, in steps of 2 %
 
 
 class AnalysisError(UserError):
     """Some runs could not be analysed; their rows are written with status `error`."""
 
 
-@dataclass
-class Run:
-    """One run to analyse: where it is, its configuration (None if unreadable) and what is known of it."""
-    exp_key: str
-    path: Path
-    config: dict | None
-    status: str
-    error: str = ""
-
-
 def results_path(results_folder, pruning_criterion="mce", compression_error_metric="fro_squared",
                  pruning_type="kernel") -> Path:
     return Path(results_folder) / SUMMARY / results_csv(pruning_type, pruning_criterion, compression_error_metric)
-
-
-def find_runs(results_folder) -> list[Run]:
-    """Every run folder under `results_folder` (a folder with config.json or metrics.json), sorted;
-    `summary/` and hidden folders are skipped, and a run folder is not searched further."""
-    root = Path(results_folder)
-    runs = []
-
-    def visit(folder: Path):
-        for child in sorted(p for p in folder.iterdir() if p.is_dir()):
-            if child.name.startswith(".") or (folder == root and child.name == SUMMARY):
-                continue
-            if run_folder.is_run_folder(child):
-                runs.append(_folder_run(root, child))
-            else:
-                visit(child)
-
-    visit(root)
-    return runs
-
-
-def _folder_run(root: Path, path: Path) -> Run:
-    key = path.relative_to(root).as_posix()
-    try:
-        config = run_folder.read_config(path)
-        if config is None:
-            return Run(key, path, None, ERROR, f"no {names.CONFIG}: the run's configuration is unknown")
-        if not run_folder.is_complete(path):
-            return Run(key, path, config, INCOMPLETE, f"no {names.METRICS}: training did not finish")
-        return Run(key, path, config, run_folder.read_metrics(path)["status"])
-    except (OSError, ValueError, KeyError) as err:
-        return Run(key, path, None, ERROR, _reason(err))
-
-
-def group_runs(group_dir) -> list[Run]:
-    """The runs a group's runs.csv lists (its current grid), each checked against its folder's config.json."""
-    group = Path(group_dir)
-    table = pd.read_csv(group / RUNS_CSV, dtype={"id": str, "error": str}, keep_default_na=False)
-    runs = []
-    for row in table.to_dict("records"):
-        config = make_config({f.name: row[f.name] for f in fields(TrainConfig)}, where=f"{group / RUNS_CSV}: {row['id']}").to_dict()
-        run = Run(row["id"], group / row["id"], config, row["status"], row.get("error", ""))
-        saved = run_folder.read_config(run.path) if run.status in ANALYSED else config
-        if saved != config:
-            run.status, run.error = ERROR, f"{names.CONFIG} differs from runs.csv: " + "; ".join(run_folder.differences(saved or {}, config))
-        runs.append(run)
-    return runs
-
-
-def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared", ignore_last_layer=True,
-                pruning_type="kernel", device="cpu") -> dict:
-    """Prune and evaluate one run: rows per criterion, its sweep, its first layer's column norms and tail indices."""
-    config = make_config(run.config, where=str(run.path / names.CONFIG))
-    model = build_model(config.model, data.input_shape, data.num_classes, config.width, config.depth)
-    model.load_state_dict(load_tensors(run.path / names.WEIGHTS, map_location="cpu"))
-    model.to(device).eval()
-    rows = {}
-    for criterion in criteria:
-        rows[criterion] = []
-        for ratio in CRITERION_RATIOS[criterion]:
-            pruned = prune_model(model, ratio, criterion, compression_error_metric, pruning_type)
-            train_loss, train_acc = evaluate(pruned.model, data.train_x, data.train_y)
-            test_loss, test_acc = evaluate(pruned.model, data.test_x, data.test_y)
-            rows[criterion].append({"criterion_ratio": ratio, "train_loss": train_loss, "train_acc": train_acc,
-                                    "test_loss": test_loss, "test_acc": test_acc,
-                                    "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
-    sweep = []
-    for compressor in COMPRESSORS:
-        for compressed in compress_sweep(model, compressor, SWEEP_FRACTIONS, pruning_type):
-            sweep.append({"compressor": compressor, "fraction": compressed.fraction, "removed": compressed.removed_share,
-                          "test_acc": evaluate(compressed.model, data.test_x, data.test_y)[1]})
-    first = hidden_layers(model)[0][1].weight.detach().cpu()
-    unpruned = sweep[0]["test_acc"]
-    own = {EQUAL_ACCURACY_METRICS[c][0]: prunable_fraction(sweep, c, unpruned) for c in COMPRESSORS}
-    return {"rows": rows, "sweep": sweep, "norms": column_sq_norms(first, "filter").sqrt().tolist(),
-            "metrics": {**column_tail_indices(first), **own}}
-
-
-def prunable_fraction(sweep, compressor: str, reference_acc: float, tolerance: float = TOLERANCE) -> float:
-    """The largest share of the hidden weights `compressor` removed, along its sweep, before test accuracy first
-    fell more than `tolerance` below the reference (a prefix rule: a later recovery does not count)."""
-    kept = 0.0
-    for point in (p for p in sweep if p["compressor"] == compressor):
-        if point["test_acc"] < reference_acc - tolerance - 1e-9:
-            break
-        kept = point["removed"]
-    return kept
 
 
 def noiseless_reference(run: Run, runs: list[Run], unpruned: dict) -> float:
@@ -210,7 +102,7 @@ def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_
         except DataUnavailable:
             raise
         except Exception as err:  # noqa: BLE001 -- any failure of one run is recorded in its row and fails the analysis
-            run.status, run.error = ERROR, _reason(err)
+            run.status, run.error = ERROR, failure_reason(err)
     unpruned = {key: a["sweep"][0]["test_acc"] for key, a in analysed.items()}
     for run in runs:
         if run.exp_key in analysed:
@@ -273,13 +165,6 @@ def _write_csv(path, table: pd.DataFrame) -> Path:
     return storage.write_text(path, out.getvalue())
 
 
-def _reason(err: Exception) -> str:
-    if type(err).__name__ == "UnpicklingError":
-        return f"{names.WEIGHTS} is not a plain tensor file; only tensors are loaded, never pickled code"
-    lines = str(err).strip().splitlines() or [""]
-    return f"{type(err).__name__}: {lines[0][:300]}"
-
-
 def _check_choices(pruning_criteria, compression_error_metric, pruning_type):
     for criterion in pruning_criteria:
         if criterion not in PRUNING_CRITERIA:
@@ -331,22 +216,3 @@ def summary_text(table: pd.DataFrame) -> str:
         "test_acc_pruned": table["test_acc"].map("{:.2f}".format),
     })
     return view.to_string(index=False)
-
-
-def analyze_command(args) -> int:
-    """`htsgd analyze`: the flags of the original analyze.py; prints a summary, the CSV's path, and what failed."""
-    try:
-        table = analyze_folder(args.results_folder, args.pruning_criterion, args.compression_error_metric,
-                               args.ignore_last_layer, args.pruning_type, args.data_dir, args.device)
-        failed = None
-    except AnalysisError as err:
-        table, failed = pd.read_csv(results_path(args.results_folder, args.pruning_criterion,
-                                                 args.compression_error_metric, args.pruning_type)), err
-    print(summary_text(table))
-    scope = "output layer excluded" if args.ignore_last_layer else "output layer included"
-    path = results_path(args.results_folder, args.pruning_criterion, args.compression_error_metric, args.pruning_type)
-    print(f"{table['exp_key'].nunique()} run(s), {len(table)} row(s) (pruning ratio: {scope}) -> {path}")
-    if failed is not None:
-        print(f"htsgd analyze: error: {failed}", file=sys.stderr)
-        return 1
-    return 0
