@@ -44,8 +44,10 @@ from .config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES
 from .models import hidden_layers, weight_layers
 
 PRUNING_CRITERIA = ("mce", "parameter_ratio")
-# The criterion values the analysis evaluates (i / 10, not 0.1 * i: 0.3 rather than 0.30000000000000004).
-CRITERION_RATIOS = {"mce": (0.0, 0.1), "parameter_ratio": tuple(i / 10 for i in range(11))}
+MCE_RATIO = 0.1  # the paper's criterion: the removed squared norm is at most 10 % of each layer's
+# The criterion values the analysis evaluates: unpruned (0) and the paper's r for mce; i / 10 for
+# parameter_ratio (not 0.1 * i: 0.3 rather than 0.30000000000000004).
+CRITERION_RATIOS = {"mce": (0.0, MCE_RATIO), "parameter_ratio": tuple(i / 10 for i in range(11))}
 
 
 def _check(criterion: str, metric: str, pruning_type: str, amount: float | None = None):

@@ -33,13 +33,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..analysis.run_analysis import SWEEP_FRACTIONS
-from ..analysis.verdict import MCE_RATIO
 from ..core.config import (COMPRESSION_ERROR_METRICS, FIELD_TYPES, NOISE_TYPES, PRUNING_TYPES, TrainConfig,
                            make_config)
 from ..core.data import load
 from ..core.evaluate import evaluate
 from ..core.models import hidden_layers
-from ..core.prune import PRUNING_CRITERIA, column_sq_norms, prune_model
+from ..core.prune import MCE_RATIO, PRUNING_CRITERIA, column_sq_norms, prune_model
 from ..core.train import default_device, train
 from ..errors import UserError
 from ..record import names, run_folder
