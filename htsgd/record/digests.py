@@ -1,16 +1,16 @@
 """Content digests of the code each stage runs and of the files it reads: what freshness is decided by.
 
 A number is only as new as the code that could have changed it, and no newer code than that should
-redo it. So each stage has its own code: training depends on `htsgd/core/`, the module that writes
-a run (`record/trained_run.py`) and the train notebook (the core's compression code is the analysis',
-not training's); each run's analysis on the core and the analysis modules it runs (`analyze`,
-`baseline`, `tail_index`); the report on `report/`, the verdict and the trend with width (which read
-the analysis' tables, so an edit of theirs analyses nothing again) and the report notebook. A notebook counts by
-its code cells other than the parameters (which a run records anyway), so neither prose nor
-injected values make a stage stale. Digests are of content: a `git checkout` that leaves the files
-as they were changes nothing.
+redo it. So a stage's code is its notebook and the `htsgd` modules that notebook's code imports,
+followed from import to import (relative ones, submodules named by `from . import x`, imports inside
+functions and the packages on the way): read from the source each time, so it follows the imports
+and no list can fall behind them. A notebook counts by its code cells other than the parameters
+(which a run records anyway), so neither prose nor injected values make a stage stale. Digests are
+of content: a `git checkout` that leaves the files as they were changes nothing.
 """
 
+import ast
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -18,16 +18,9 @@ from pathlib import Path
 from .storage import DamagedFile, read_json
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+PACKAGE = __name__.partition(".")[0]
 NOTEBOOKS = ROOT / "notebooks"
 TRAIN, ANALYSIS, REPORT = "train", "analysis", "report"
-STAGE_CODE = {
-    TRAIN: tuple(f"htsgd/core/{name}.py" for name in ("__init__", "config", "data", "models", "noise", "evaluate",
-                                                          "train")) + ("htsgd/record/trained_run.py",),
-    ANALYSIS: ("htsgd/core",) + tuple(f"htsgd/analysis/{name}.py" for name in ("__init__", "analyze", "baseline",
-                                                                               "tail_index")),
-    REPORT: ("htsgd/report",) + tuple(f"htsgd/analysis/{name}.py" for name in ("__init__", "baseline", "verdict",
-                                                                              "trend")),
-}
 STAGE_NOTEBOOK = {TRAIN: "notebooks/train.ipynb", ANALYSIS: "notebooks/analyze.ipynb", REPORT: "notebooks/report.ipynb"}
 PARAMETER_TAGS = {"parameters", "injected-parameters"}
 
@@ -42,15 +35,73 @@ def python_digest(stage: str, root: Path = ROOT) -> str:
 
 
 def stage_files(stage: str, root: Path = ROOT) -> list[Path]:
-    files = []
-    for entry in STAGE_CODE[stage]:
-        path = root / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return sorted(set(files))
+    """The stage's Python files: every `htsgd` module its notebook's code imports, directly or through another."""
+    # IPython takes longer to import than the rest of this module; only here is it needed, to read magics as Python.
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    as_python = TransformerManager().transform_cell
+    notebook = STAGE_NOTEBOOK[stage]
+    pending = [name for number, source in enumerate(code_cells(root / notebook), 1)
+               for name in imported_modules(as_python(source), f"{notebook} code cell {number}", "")]
+    seen, files = set(), []
+    while pending:
+        name = pending.pop()
+        path = None if name in seen else module_file(name, root)
+        seen.add(name)
+        if path is not None:
+            files.append(path)
+            relative = path.relative_to(root)
+            pending += imported_modules(path.read_bytes(), relative.as_posix(), ".".join(relative.parts[:-1]))
+    return sorted(files)
 
 
-def notebook_digest(path) -> str:
-    """sha256 over a notebook's code cells, parameters cells left out: equal for a template and its executions."""
+@functools.cache
+def imported_modules(source: str | bytes, filename: str, package: str) -> tuple[str, ...]:
+    """Each module an import anywhere in `source` may load, with the packages above it; `package` (the importing
+    module's) anchors relative ones. `from a import b` may load the module `a.b`; when `b` is a name defined in `a`,
+    no file is found for it. Kept by content: a stage's digest is taken for each run analysed, and parsing is most
+    of it."""
+    names = []
+    for node in import_statements(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        else:
+            base = absolute_module(node, package)
+            names += [base] + [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return tuple(".".join(name.split(".")[:end]) for name in names for end in range(1, name.count(".") + 2))
+
+
+def import_statements(node: ast.AST):
+    """The import statements under `node` at any depth. Statements hold statements, never expressions do: reading
+    only statements (and the handlers and cases that hold some) finds all of them in a fraction of the tree."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child
+        elif isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)):
+            yield from import_statements(child)
+
+
+def absolute_module(node: ast.ImportFrom, package: str) -> str:
+    """The module a `from ... import` reads from, a relative one anchored at the importing module's `package`."""
+    if not node.level:
+        return node.module
+    anchor = package.rsplit(".", node.level - 1)[0]
+    return f"{anchor}.{node.module}" if node.module else anchor
+
+
+def module_file(name: str, root: Path) -> Path | None:
+    """The source file of module `name` under `root` when it is one of htsgd's, else None."""
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    for path in (root.joinpath(*parts, "__init__.py"), root.joinpath(*parts[:-1], f"{parts[-1]}.py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def code_cells(path) -> list[str]:
+    """The source of a notebook's code cells, parameters cells left out."""
     try:
         cells = read_json(path)["cells"]
         code = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells
@@ -59,7 +110,12 @@ def notebook_digest(path) -> str:
             raise TypeError
     except (KeyError, TypeError, AttributeError):
         raise DamagedFile(path, "not a Jupyter notebook: no list of cells with their type and source") from None
-    return hashlib.sha256(json.dumps(code).encode()).hexdigest()
+    return code
+
+
+def notebook_digest(path) -> str:
+    """sha256 over a notebook's code cells, parameters cells left out: equal for a template and its executions."""
+    return hashlib.sha256(json.dumps(code_cells(path)).encode()).hexdigest()
 
 
 def code_digest(stage: str, root: Path = ROOT) -> str:
