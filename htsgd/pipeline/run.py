@@ -30,6 +30,7 @@ from ..record.names import CHECKPOINT, FAILED, FAILED_NOTEBOOK, FAILURES, SUMMAR
 from ..record.provenance import provenance
 from ..record.public_paths import command_line, relative
 from ..record.storage import DamagedFile
+from ..report.findings import write_findings
 from . import claims
 from .downloads import tidy_on_failure
 from .local import clock, train_all
@@ -96,7 +97,14 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
                 failed += analyse_and_report(plan, data_dir, device, notebooks, command)
             print(f"{plan.group.name}: finished in {clock(time.monotonic() - started)}; record in "
                   f"{relative(plan.group_dir)}", flush=True)
+        _write_findings(results_dir)
     return _exit_status(failed, damaged, job_failed, elsewhere)
+
+
+def _write_findings(results_dir):
+    """FINDINGS.md anew from every reported group under `results_dir`, after any report may have changed."""
+    path = write_findings(results_dir)
+    print(f"findings of every reported group: {relative(path)}", flush=True)
 
 
 def _check_data(groups, data_dir):
@@ -299,6 +307,7 @@ def report_group(path, results_dir="results", notebooks=NOTEBOOKS, command=None,
             return 1
         inputs = report_inputs(plan) if plan.analysis_fresh else None
         _write_provenance(plan, "report", command, None, inputs)
+        _write_findings(results_dir)
     return 0
 
 

@@ -41,9 +41,12 @@ from pygments.formatters import HtmlFormatter
 from ..errors import UserError
 from ..record import storage
 from ..record.digests import digest, file_digest
-from ..record.names import FAILED_NOTEBOOK, FIGURES, NOTEBOOK, PROVENANCE, RUNS_CSV, SUMMARY, TABLES, VERDICT_MD
+from ..record.names import FAILED_NOTEBOOK, FIGURES, FINDINGS_MD, NOTEBOOK, PROVENANCE, RUNS_CSV, SUMMARY, TABLES, VERDICT_MD
 from ..record.public_paths import public_path
 
+DOCS_SOURCE, DOCS = Path("docs"), "_docs"  # the guides, and their pages' folder (no group can be named so)
+FINDINGS_HTML = "FINDINGS.html"
+MARKDOWN_LINK = re.compile(r"\]\((?!\w+:|/)([^)#\s]+)\.md(#[^)\s]*)?\)")  # a relative link to a Markdown file
 BUILT, UNFINISHED = ".built", "unfinished\n"  # marks a group's folder as the site's; its digest once complete
 SITE_MARK = ".htsgd-site"
 INDEX, TITLE = "index.html", "htsgd: the record"
@@ -108,10 +111,10 @@ def site_command(results_dir, out, params_dir) -> int:
     return 1 if skipped else 0
 
 
-def build_site(results_dir, out, params_dir) -> tuple[dict[str, str], Skipped]:
-    """Render every group of `results_dir` into `out`: each group's outcome (rebuilt, up to date or removed),
-    and the files skipped as unreadable."""
-    results_dir, out, params_dir = Path(results_dir), Path(out), Path(params_dir)
+def build_site(results_dir, out, params_dir, docs_dir=DOCS_SOURCE) -> tuple[dict[str, str], Skipped]:
+    """Render every group of `results_dir` into `out`, FINDINGS.md first on the index, and the guides of
+    `docs_dir`: each group's outcome (rebuilt, up to date or removed), and the files skipped as unreadable."""
+    results_dir, out, params_dir, docs_dir = Path(results_dir), Path(out), Path(params_dir), Path(docs_dir)
     if not results_dir.is_dir():
         raise UserError(f"{public_path(results_dir)} is not a folder: nothing to render")
     groups = find_groups(results_dir)
@@ -126,8 +129,34 @@ def build_site(results_dir, out, params_dir) -> tuple[dict[str, str], Skipped]:
                 for group in groups}
     outcomes.update({folder.name: REMOVED for folder in remove_gone(out, {group.name for group in groups})})
     sections = "\n".join(group_section(group, params_dir / f"{group.name}.yaml", skipped) for group in groups)
-    storage.write_text(out / INDEX, page(TITLE, index_body(groups, sections)))
+    guides = publish_docs(docs_dir, out / DOCS, out / INDEX)
+    findings = results_dir / FINDINGS_MD
+    opening = ""
+    if findings.is_file():
+        opening = skipped.unless_unreadable(lambda path: markdown_page_body(read_text(path)), findings) or ""
+        if opening:
+            storage.write_text(out / FINDINGS_HTML, page(FINDINGS_MD, opening, INDEX))
+    storage.write_text(out / INDEX, page(TITLE, index_body(groups, sections, opening, guides)))
     return outcomes, skipped
+
+
+def markdown_page_body(text: str) -> str:
+    """Markdown as HTML, its relative links to Markdown files turned to the pages the site makes of them."""
+    return markdown2html_mistune(MARKDOWN_LINK.sub(r"](\1.html\2)", text))
+
+
+def publish_docs(docs_dir: Path, target: Path, index: Path) -> list[Path]:
+    """Every guide `docs_dir/*.md` as a page in `target` (a folder only the site writes, made anew); the pages."""
+    if built(target):
+        shutil.rmtree(target)
+    guides = sorted(docs_dir.glob("*.md")) if docs_dir.is_dir() else []
+    if not guides:
+        return []
+    pages = [storage.write_text(target / f"{guide.stem}.html",
+                                page(guide.name, markdown_page_body(read_text(guide)), link(index, target)))
+             for guide in guides]
+    storage.write_text(target / BUILT, "the site's guides\n")
+    return pages
 
 
 def find_groups(results_dir: Path) -> list[Path]:
@@ -154,7 +183,7 @@ def claim(out: Path, results_dir: Path, groups: list[Path]):
     if not (out / SITE_MARK).is_file() and not earlier_site(out):
         raise UserError(f"--out {public_path(out)} holds files htsgd site did not write (no {SITE_MARK} in it), and "
                         "the site replaces what is in its folder: give a new or empty folder")
-    for folder in (out / group.name for group in groups):
+    for folder in [out / group.name for group in groups] + [out / DOCS]:
         if not replaceable(folder):
             raise UserError(f"{public_path(folder)} holds files htsgd site did not write (no {BUILT} in it), and the "
                             "site would replace it with the group's pages: move it away, or give another --out")
@@ -237,7 +266,8 @@ def update_group(group_dir: Path, site_dir: Path, params_path: Path, skipped: Sk
 
 def remove_gone(out: Path, groups: set[str]) -> list[Path]:
     """Remove the pages of groups whose record is gone; only folders this module built (they hold `.built`)."""
-    gone = sorted(p.parent for p in out.glob(f"*/{BUILT}") if p.parent.name not in groups and built(p.parent))
+    gone = sorted(p.parent for p in out.glob(f"*/{BUILT}")
+                  if p.parent.name not in groups | {DOCS} and built(p.parent))
     for folder in gone:
         shutil.rmtree(folder)
     return gone
@@ -253,8 +283,8 @@ def publish(source: Path, target: Path, index: Path) -> Path:
         return storage.write_text(target.with_suffix(".html"), page(target.name, body, home, notebook=True))
     shutil.copyfile(source, target)
     if source.suffix == ".md":
-        return storage.write_text(target.with_suffix(".html"),
-                                  page(source.name, markdown2html_mistune(read_text(source)), home))
+        return storage.write_text(target.with_suffix(".html"), page(source.name, markdown_page_body(read_text(source)),
+                                                                    home))
     return target
 
 
@@ -325,11 +355,14 @@ def link(path: Path, start: Path) -> str:
     return quote(Path(os.path.relpath(path, start)).as_posix())
 
 
-def index_body(groups: list[Path], sections: str) -> str:
+def index_body(groups: list[Path], sections: str, findings: str = "", guides: list[Path] = ()) -> str:
+    """The index: FINDINGS.md's page body first, then the guides, then a section per group."""
+    docs = " · ".join(f'<a href="{DOCS}/{quote(p.name)}">{html.escape(p.stem)}</a>' for p in guides)
+    head = f"<h1>{TITLE}</h1>\n{findings}\n" + (f"<p>Guides: {docs}</p>\n" if docs else "")
     if not groups:
-        return f'<h1>{TITLE}</h1>\n<p class="none">No group record (no folder with a runs.csv) yet.</p>'
+        return head + '<p class="none">No group record (no folder with a runs.csv) yet.</p>'
     contents = " · ".join(f'<a href="#{quote(g.name)}">{html.escape(g.name)}</a>' for g in groups)
-    return f"<h1>{TITLE}</h1>\n<p>Groups: {contents}</p>\n{sections}"
+    return f"{head}<p>Groups: {contents}</p>\n{sections}"
 
 
 def group_section(group_dir: Path, params_path: Path, skipped: Skipped) -> str:

@@ -14,6 +14,9 @@ RUN_FILES = (CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT, PROVENANCE, FAILURE,
 # A group's folder (see `group_record`); the group's provenance has the run's file name.
 RUNS_CSV = "runs.csv"
 SUMMARY, TABLES, FIGURES = "summary", "tables", "figures"
+FINDINGS_MD = "FINDINGS.md"  # in the results folder: every reported group's answer, per dataset
+COMPARISONS_CSV = "comparisons.csv"  # in tables/: every comparison, seed-paired, the verdict's source
+WIDTH_TREND_CSV = "width_trend.csv"  # in tables/: the gap against width per arm, setting and compressor
 VERDICT_MD = "verdict.md"  # in tables/: the group's verdict, its first bold sentence the finding
 COLUMN_NORMS_CSV = "column_norms.csv.gz"  # in summary/
 LOCKS = ".locks"  # claims on the group and its runs, out of the record

@@ -5,8 +5,8 @@ backend the caller (e.g. a notebook) has selected, no global figure state is tou
 can inspect the axes before anything is saved. Every function takes the run table of
 `htsgd.report.run_table` (one row per run; `setting` and `setting_label` name a line, a colour
 follows the setting across figures) and `title`, the group and its dataset, which every figure's
-title carries. Every seed is drawn: converged seeds solid (or filled), the others dotted (or
-hollow); medians are over converged seeds only.
+title carries. Every seed is drawn: counted seeds solid (or filled), the others dotted (or
+hollow); medians are over counted seeds only.
 """
 
 import math
@@ -18,13 +18,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, NullLocator
 
 from ..analysis.baseline import TOLERANCE
-from ..analysis.verdict import (MCE_RATIO, baseline_label, baseline_reference, converged_values, format_number,
-                                median_range)
+from ..analysis.comparisons import baseline_label, baseline_reference
+from ..analysis.run_table import counted_values
+from ..core.prune import MCE_RATIO
+from .formatting import format_number, median_range
 from ..record import storage
 from .run_plots import norm_ccdf
 
 REFERENCE_ALPHA = 2.0  # slope of the reference line on the norm CCDF: the edge of finite variance
-# A converged seed is an outlier of its configuration when it lies farther than OUTLIER_IQR times the
+# A counted seed is an outlier of its configuration when it lies farther than OUTLIER_IQR times the
 # interquartile range from the configuration's median, and farther than the metric's floor (so a
 # spread of zero does not make every small difference an outlier). Needs at least 3 seeds.
 OUTLIER_IQR = 1.5
@@ -55,8 +57,8 @@ def panels(n: int, sharey=False, max_columns: int = 4):
     return fig, list(axes[:n])
 
 
-def _line_style(converged: bool) -> str:
-    return "-" if converged else ":"
+def _line_style(counted: bool) -> str:
+    return "-" if counted else ":"
 
 
 # ---------------------------------------------------------------- accuracy against the fraction pruned
@@ -64,7 +66,7 @@ def _line_style(converged: bool) -> str:
 def accuracy_vs_pruned_figure(runs: pd.DataFrame, sweep: pd.DataFrame, title: str) -> Figure:
     """Test accuracy against the fraction of columns pruned, one panel per width.
 
-    Per setting: every seed's sweep thin, the median over converged seeds bold, each run's point at
+    Per setting: every seed's sweep thin, the median over counted seeds bold, each run's point at
     mce 0.1 marked; per baseline (`baseline`: the no-noise runs pooled, as the verdict compares with), a
     dashed line TOLERANCE below its reference accuracy (the equal-accuracy threshold). The y-axis spans
     from a little below the lowest mce point or threshold to the top: below that every curve has lost
@@ -86,7 +88,7 @@ def accuracy_vs_pruned_figure(runs: pd.DataFrame, sweep: pd.DataFrame, title: st
     axes[0].set_ylabel("test accuracy (%)")
     axes[0].set_ylim(*accuracy_range(drawn, curves))
     fig.suptitle(f"{title}: test accuracy against the fraction pruned\n"
-                 f"thin: each seed (dotted: not converged); bold: median of converged seeds; "
+                 f"thin: each seed (dotted: not counted); bold: median of counted seeds; "
                  f"dots: each run at mce {MCE_RATIO:g} (x = its pruning ratio)", fontsize="medium")
     return fig
 
@@ -95,13 +97,13 @@ def _draw_sweeps(ax, rows: pd.DataFrame, curves: dict, color):
     label = rows["setting_label"].iloc[0]
     for run in rows.itertuples():
         curve = curves[run.id]
-        ax.plot(curve["fraction"], curve["test_acc"], color=color, lw=0.7, alpha=0.6, ls=_line_style(run.converged))
-    converged = [curves[key] for key in rows.loc[rows["converged"], "id"]]
-    if converged:
+        ax.plot(curve["fraction"], curve["test_acc"], color=color, lw=0.7, alpha=0.6, ls=_line_style(run.counted))
+    counted = [curves[key] for key in rows.loc[rows["counted"], "id"]]
+    if counted:
         median = pd.concat([pd.Series(c["test_acc"].to_numpy(), index=c["fraction"].round(6).to_numpy())
-                            for c in converged], axis=1).median(axis=1)
+                            for c in counted], axis=1).median(axis=1)
         ax.plot(median.index, median.to_numpy(), color=color, lw=2.2,
-                label=f"{label}: median of {len(converged)} converged")
+                label=f"{label}: median of {len(counted)} counted")
     ax.scatter(rows["pruning_ratio"], rows["pruned_test_acc"], color=color, edgecolors="black", s=28, zorder=3)
 
 
@@ -163,11 +165,11 @@ def column_norms_figure(runs: pd.DataFrame, norms: pd.DataFrame, title: str) -> 
     for ax, width in zip(axes, widths):
         largest = 1.0
         for setting, rows in drawn[drawn["width"] == width].groupby("setting", sort=False):
-            hill = median_range(converged_values(rows, "hill_alpha"), ".2f")
+            hill = median_range(counted_values(rows, "hill_alpha"), ".2f")
             label = f"{rows['setting_label'].iloc[0]}: Hill α̂ {hill}"
             for i, run in enumerate(rows.itertuples()):
                 x, share = norm_ccdf(relative_norms(by_run[run.id]))
-                ax.plot(x, share, color=colors[setting], lw=0.9, ls=_line_style(run.converged),
+                ax.plot(x, share, color=colors[setting], lw=0.9, ls=_line_style(run.counted),
                         label=label if i == 0 else "_nolegend_")
                 largest = max(largest, float(x[-1]) if len(x) else 1.0)
         ax.plot([1.0, largest], [0.5, 0.5 * largest ** -REFERENCE_ALPHA], color="black", ls="--", lw=0.8,
@@ -179,7 +181,7 @@ def column_norms_figure(runs: pd.DataFrame, norms: pd.DataFrame, title: str) -> 
         ax.set_xlabel("column norm / the run's median column norm")
         ax.legend(fontsize="x-small", loc="lower left")
     axes[0].set_ylabel("fraction of columns with norm ≥ x")
-    fig.suptitle(f"{title}: first hidden layer's column norms, every seed (dotted: not converged)",
+    fig.suptitle(f"{title}: first hidden layer's column norms, every seed (dotted: not counted)",
                  fontsize="medium")
     return fig
 
@@ -206,7 +208,7 @@ def outlier_mask(values, floor: float) -> np.ndarray:
 
 def width_figure(runs: pd.DataFrame, title: str) -> Figure:
     """Pruning ratio and pruned test accuracy at mce 0.1 against width: every seed a jittered point
-    (hollow: not converged), the median over converged seeds a line, outliers labelled by seed."""
+    (hollow: not counted), the median over counted seeds a line, outliers labelled by seed."""
     analysed = runs[runs["pruning_ratio"].notna()]
     colors = setting_colors(runs)
     fig = Figure(figsize=(11, 4.6), layout="constrained")
@@ -225,20 +227,20 @@ def width_figure(runs: pd.DataFrame, title: str) -> Figure:
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].legend(fontsize="x-small")
     fig.suptitle(f"{title}: pruning at mce {MCE_RATIO:g} against width\npoints: each seed (hollow: not "
-                 f"converged; labelled: outlier); lines: median of converged seeds", fontsize="medium")
+                 f"counted; labelled: outlier); lines: median of counted seeds", fontsize="medium")
     return fig
 
 
 def draw_seeds(ax, rows: pd.DataFrame, metric: str, color, dodge: float) -> pd.Series:
     """One setting: its seeds jittered around each width (by `dodge` decades, then by seed), filled when
-    converged, and the median of its converged values as a line named after the setting; returns the seeds' x."""
+    counted, and the median of its counted values as a line named after the setting; returns the seeds' x."""
     rank = rows.groupby("width").cumcount() - (rows.groupby("width")["id"].transform("size") - 1) / 2
     x = rows["width"] * 10 ** (dodge + SPREAD * rank)
-    converged = rows["converged"].to_numpy()
-    ax.scatter(x[converged], rows[metric][converged], color=color, s=20, alpha=0.85)
-    if not converged.all():
-        ax.scatter(x[~converged], rows[metric][~converged], facecolors="none", edgecolors=color, s=20)
-    median = rows[converged].groupby("width")[metric].median().dropna()
+    counted = rows["counted"].to_numpy()
+    ax.scatter(x[counted], rows[metric][counted], color=color, s=20, alpha=0.85)
+    if not counted.all():
+        ax.scatter(x[~counted], rows[metric][~counted], facecolors="none", edgecolors=color, s=20)
+    median = rows[counted].groupby("width")[metric].median().dropna()
     if len(median):
         ax.plot(median.index * 10 ** dodge, median.to_numpy(), color=color, lw=1.5,
                 label=rows["setting_label"].iloc[0])
@@ -248,8 +250,8 @@ def draw_seeds(ax, rows: pd.DataFrame, metric: str, color, dodge: float) -> pd.S
 def _draw_against_width(ax, rows: pd.DataFrame, metric: str, color, dodge: float):
     """`draw_seeds`, with the outliers labelled by seed."""
     x = draw_seeds(ax, rows, metric, color, dodge)
-    converged = rows["converged"].to_numpy()
-    for _, configuration in rows[converged].groupby("width"):
+    counted = rows["counted"].to_numpy()
+    for _, configuration in rows[counted].groupby("width"):
         flagged = outlier_mask(configuration[metric], OUTLIER_FLOORS[metric])
         for key, seed in zip(configuration.index[flagged], configuration["seed"][flagged]):
             ax.annotate(f"seed {seed}", (x[key], rows.at[key, metric]), xytext=(4, 2),

@@ -2,7 +2,7 @@
 
 Drawn as in `figures`: on `Figure`, never through pyplot; a colour per `setting` (`figures.setting_colors`),
 `setting_label` in legends; one row of panels per arm, widths on a log2 axis labelled by the widths measured.
-Every seed is drawn (hollow: not converged); medians and gaps are over converged seeds only. Where nothing can
+Every seed is drawn (hollow: not counted); medians and gaps are over counted seeds only. Where nothing can
 be drawn a figure says so instead of raising, so that a report of a small group still builds.
 """
 
@@ -11,10 +11,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from ..analysis.baseline import MIN_SEEDS, TOLERANCE
+from ..analysis.comparisons import COMPRESSOR_NAMES, MIN_PAIRS, UNITS
 from ..analysis.trend import LEVEL_TEXT
 from .figures import DODGE, draw_seeds, panels, setting_colors
 
-NOTHING_TO_DRAW = "no widths with enough converged seeds"
+NOTHING_TO_DRAW = "no widths with enough counted seeds or seed pairs"
 
 
 def equal_accuracy_width_figure(runs: pd.DataFrame, columns: dict, title: str) -> Figure:
@@ -22,7 +23,7 @@ def equal_accuracy_width_figure(runs: pd.DataFrame, columns: dict, title: str) -
     at equal accuracy against width, and a last panel with the steps each run took, so that a trend in the
     fractions can be read beside how long the runs trained."""
     suptitle = (f"{title}: fraction of the layer removable within {TOLERANCE:g} pt of no noise's median accuracy, "
-                "against width\npoints: each seed (hollow: not converged); lines: median of converged seeds; "
+                "against width\npoints: each seed (hollow: not counted); lines: median of counted seeds; "
                 "last panel: steps each run took")
     if runs.empty:
         return _nothing_drawn(suptitle, "no runs")
@@ -46,30 +47,31 @@ def equal_accuracy_width_figure(runs: pd.DataFrame, columns: dict, title: str) -
     return fig
 
 
-def gap_figure(gaps_by_compressor: dict, runs: pd.DataFrame, title: str) -> Figure:
-    """Per arm a row, per compressor a panel (`gaps_by_compressor`: display name -> `trend.gap_by_width`): each
-    noisy setting's gap to no noise against width, with its bootstrap interval as a band, and a line at 0."""
-    suptitle = (f"{title}: gap to no noise (noise − no noise) in the fraction removable at equal accuracy, "
-                f"against width\nlines: gap of the medians over converged seeds (at least {MIN_SEEDS} per side); "
-                f"bands: {LEVEL_TEXT} bootstrap interval over seeds")
-    drawn = {arm for gaps in gaps_by_compressor.values() for arm in gaps["arm"]}
-    if not drawn:
+def gap_figure(gaps: pd.DataFrame, runs: pd.DataFrame, title: str) -> Figure:
+    """Per arm a row, per compressor a panel (`gaps`: `trend.width_trend`'s gaps by width): each noisy setting's
+    median paired gap to no noise against width, with its bootstrap interval over seed pairs as a band, and a
+    line at 0."""
+    suptitle = (f"{title}: gap to no noise (noise − no noise) in the share removable within 1 pt of no noise's "
+                f"accuracy, against width\nlines: median over seed pairs (at least {MIN_PAIRS} per width); "
+                f"bands: {LEVEL_TEXT} bootstrap interval over seed pairs")
+    if gaps.empty:
         return _nothing_drawn(suptitle, NOTHING_TO_DRAW)
     colors = setting_colors(runs)
     setting_of = dict(zip(runs["setting_label"], runs["setting"]))
-    arms = [arm for arm in dict.fromkeys(runs["arm"]) if arm in drawn]
-    fig, rows = _grid(len(arms), len(gaps_by_compressor))
+    arms = [arm for arm in dict.fromkeys(runs["arm"]) if arm in set(gaps["arm"])]
+    compressors = list(COMPRESSOR_NAMES)
+    fig, rows = _grid(len(arms), len(compressors))
     for axes, arm in zip(rows, arms):
-        for ax, (name, gaps) in zip(axes, gaps_by_compressor.items()):
-            arm_gaps = gaps[gaps["arm"] == arm]
+        for ax, compressor in zip(axes, compressors):
+            arm_gaps = gaps[(gaps["arm"] == arm) & (gaps["compressor"] == compressor)]
             for label, setting_gaps in arm_gaps.groupby("setting_label", sort=False):
                 color = colors[setting_of[label]]
                 ax.plot(setting_gaps["width"], setting_gaps["gap"], color=color, marker="o", lw=1.5, label=label)
                 ax.fill_between(setting_gaps["width"], setting_gaps["gap_low"], setting_gaps["gap_high"],
                                 color=color, alpha=0.2, lw=0)
             ax.axhline(0, color="black", lw=0.8)
-            ax.set_title(f"{arm}:\n{name}", fontsize="medium")
-            ax.set_ylabel("gap in the fraction removable")
+            ax.set_title(f"{arm}:\n{COMPRESSOR_NAMES[compressor]}", fontsize="medium")
+            ax.set_ylabel(f"gap ({UNITS[compressor].split(' by ')[0]})", fontsize="small")
             if arm_gaps.empty:
                 ax.text(0.5, 0.5, NOTHING_TO_DRAW, ha="center", va="center", transform=ax.transAxes)
             else:
@@ -95,7 +97,7 @@ def _width_axis(ax, widths):
 
 
 def _legend(axes):
-    """The settings' legend on the first of `axes` that has a median line (a setting without converged seeds
+    """The settings' legend on the first of `axes` that has a median line (a setting without counted seeds
     has none anywhere)."""
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
