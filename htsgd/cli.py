@@ -183,26 +183,45 @@ def analyze(args) -> int:
 
 
 def train(args):
-    """`htsgd train` under the run folder's lock, the one `htsgd run` takes: the two never write one run at once,
-    and `--overwrite` never removes files another process is writing."""
+    """`htsgd train`: validate everything, then load the data and train into --save_dir, under the run folder's
+    lock, the one `htsgd run` takes: the two never write one run at once, and `--overwrite` never removes files
+    another process is writing."""
+    from .core.data import load
+    from .core.train import default_device
     from .pipeline import claims
     from .pipeline.downloads import tidy_on_failure
     from .record.names import CHECKPOINT, WEIGHTS
     from .record.public_paths import command_line
+    from .record.run_folder import check, is_complete, remove
     from .record.tensor_files import check_tensor_file
-    from .record.trained_run import default_save_dir, train_command
+    from .record.trained_run import default_save_dir, train_in_folder
 
     config = make_config({f.name: getattr(args, f.name) for f in fields(TrainConfig)}, where="command line")
+    if args.checkpoint_every < 0:
+        raise UserError(f"--checkpoint_every {args.checkpoint_every}: use 0 (never) or a number of steps >= 1")
     save_dir = Path(args.save_dir) if args.save_dir is not None else default_save_dir(config)
-    args.save_dir = str(save_dir)
+    args.save_dir = str(save_dir)  # main() names it when the machine refuses a write
     with ExitStack() as held:
         for lock in run_locks(save_dir):
             held.enter_context(claims.hold(lock, command_line()))
-        for name in (CHECKPOINT, WEIGHTS):  # what train_command would load: a resumable state, a finished run
+        for name in (CHECKPOINT, WEIGHTS):  # what training would load: a resumable state, a finished run
             if not args.overwrite and (save_dir / name).is_file():
                 check_tensor_file(save_dir / name)
         with tidy_on_failure(args.data_dir):
-            train_command(args)
+            if args.overwrite:
+                remove(save_dir)
+            elif is_complete(save_dir):
+                raise UserError(f"{save_dir} already holds a finished run; pass --overwrite to train again, or "
+                                "choose another --save_dir")
+            if (save_dir / CHECKPOINT).is_file():
+                print(f"resuming the interrupted run in {save_dir}", file=sys.stderr)
+            check(config.to_dict(), save_dir)
+            device = args.device or default_device()
+            data = load(config.dataset, args.data_dir, device, config.train_size)
+            m = train_in_folder(config, data, save_dir, device, progress=not args.no_progress,
+                                checkpoint_every=args.checkpoint_every)["metrics"]
+    print(f"{m['status']} after {m['steps']} steps in {m['wall_time']:.1f} s ({m['steps_per_second']:.1f} steps/s): "
+          f"train acc {m['train_acc']:.2f} %, test acc {m['test_acc']:.2f} % -> {save_dir}")
 
 
 def run_locks(save_dir: Path) -> list[Path]:

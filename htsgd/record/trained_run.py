@@ -9,24 +9,20 @@ say by the time a run ends.
 
 import csv
 import io
-import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import torch
 
-from ..core.config import TrainConfig, make_config
-from ..core.data import load
+from ..core.config import TrainConfig
 from ..core.models import build_model
-from ..core.train import default_device, train
-from ..errors import UserError
+from ..core.train import train
 from . import storage
 from .digests import TRAIN, python_digest
 from .names import CHECKPOINT, CONFIG, HISTORY, METRICS, PROVENANCE, WEIGHTS
 from .provenance import provenance
 from .public_paths import command_line
-from .run_folder import check, is_complete, read_config, read_history, read_metrics, remove
+from .run_folder import check, is_complete, read_config, read_history, read_metrics
 
 LOADED_CODE_DIGEST = python_digest(TRAIN)
 
@@ -101,26 +97,3 @@ def default_save_dir(config: TrainConfig) -> Path:
     """A new folder per `htsgd train` without --save_dir, so it never writes among other results."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("results") / "train" / f"{stamp}_{config.model}_{config.dataset}_noise{config.iterate_noise}_seed{config.seed}"
-
-
-def train_command(args) -> dict:
-    """`htsgd train`: validate everything, then load the data and train into --save_dir."""
-    config = make_config({f.name: getattr(args, f.name) for f in fields(TrainConfig)}, where="command line")
-    if args.checkpoint_every < 0:
-        raise UserError(f"--checkpoint_every {args.checkpoint_every}: use 0 (never) or a number of steps >= 1")
-    save_dir = Path(args.save_dir) if args.save_dir is not None else default_save_dir(config)
-    if args.overwrite:
-        remove(save_dir)
-    elif is_complete(save_dir):
-        raise UserError(f"{save_dir} already holds a finished run; pass --overwrite to train again, or choose another --save_dir")
-    if (save_dir / CHECKPOINT).is_file():
-        print(f"resuming the interrupted run in {save_dir}", file=sys.stderr)
-    check(config.to_dict(), save_dir)
-    device = args.device or default_device()
-    data = load(config.dataset, args.data_dir, device, config.train_size)
-    result = train_in_folder(config, data, save_dir, device, progress=not args.no_progress,
-                             checkpoint_every=args.checkpoint_every)
-    m = result["metrics"]
-    print(f"{m['status']} after {m['steps']} steps in {m['wall_time']:.1f} s ({m['steps_per_second']:.1f} steps/s): "
-          f"train acc {m['train_acc']:.2f} %, test acc {m['test_acc']:.2f} % -> {save_dir}")
-    return m
