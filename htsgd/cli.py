@@ -15,6 +15,7 @@ from .core.config import HELP, TrainConfig, make_config
 from .errors import UserError
 from .pipeline.arguments import check_device, check_folder
 from .pipeline.params import LARGE_GRID, SLURM_OPTIONS
+from .record.names import FINDINGS_END, FINDINGS_START
 
 # What the system says when the files a command needs cannot be had, and what to do about each.
 MACHINE_SAYS_NO = {
@@ -106,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"allow a grid of more than {LARGE_GRID} configurations (refused without it: so many "
                               "take minutes and gigabytes to plan)")
     report.add_argument("--results_dir", default="results", type=Path)
+    findings = commands.add_parser("findings", help="write results/FINDINGS.md from every reported group (htsgd run "
+                                                    "and htsgd report do it too), and its summary into a README")
+    findings.add_argument("--results_dir", default="results", type=Path, help="reads every reported group in it")
+    findings.add_argument("--readme", default=None, type=Path,
+                          help=f"also replace what lies between the README's {FINDINGS_START} and {FINDINGS_END}")
     site = commands.add_parser("site", help="render every group's record as static HTML pages, readable without Jupyter")
     site.add_argument("--results_dir", default="results", type=Path, help="reads every group folder in it (default: results)")
     site.add_argument("--out", default=None, type=Path, help="writes the pages there (default: <results_dir>/site)")
@@ -139,6 +145,9 @@ def main(argv=None) -> int:
         elif args.command == "report":
             from .pipeline.run import report_group
             return report_group(args.params, args.results_dir, large_grid=args.large_grid)
+        elif args.command == "findings":
+            from .report.findings import findings_command
+            findings_command(args.results_dir, args.readme)
         elif args.command == "site":
             from .reader.site import site_command
             return site_command(args.results_dir, args.out or args.results_dir / "site", args.params_dir)

@@ -15,6 +15,7 @@ RUN_FILES = (CONFIG, WEIGHTS, HISTORY, METRICS, CHECKPOINT, PROVENANCE, FAILURE,
 RUNS_CSV = "runs.csv"
 SUMMARY, TABLES, FIGURES = "summary", "tables", "figures"
 FINDINGS_MD = "FINDINGS.md"  # in the results folder: every reported group's answer, per dataset
+FINDINGS_START, FINDINGS_END = "<!-- findings -->", "<!-- /findings -->"  # FINDINGS.md's summary, also in the README
 COMPARISONS_CSV = "comparisons.csv"  # in tables/: every comparison, seed-paired, the verdict's source
 WIDTH_TREND_CSV = "width_trend.csv"  # in tables/: the gap against width per arm, setting and compressor
 VERDICT_MD = "verdict.md"  # in tables/: the group's verdict, its first bold sentence the finding

@@ -18,9 +18,11 @@ from ..analysis.verdict import per_comparison, tally_text
 from ..core.data import TEST_SET_SIZE
 from ..core.prune import MCE_RATIO
 from ..record import storage
-from ..record.names import COMPARISONS_CSV, FINDINGS_MD, TABLES, VERDICT_MD, WIDTH_TREND_CSV
+from ..errors import UserError
+from ..record.names import (COMPARISONS_CSV, FINDINGS_END, FINDINGS_MD, FINDINGS_START, TABLES, VERDICT_MD,
+                            WIDTH_TREND_CSV)
+from ..record.public_paths import public_path
 
-FINDINGS_START, FINDINGS_END = "<!-- findings -->", "<!-- /findings -->"
 GAP_PNG = "figures/equal_accuracy_gap_vs_width.png"
 
 CLAIM = ("The paper claims that SGD with α-stable noise added to the hidden-layer weights after every step makes "
@@ -152,7 +154,26 @@ README_ROOT = "results/"  # the results folder as the README, at the top of the 
 
 
 def readme_block(text: str) -> str:
-    """The part of `text` between FINDINGS_START and FINDINGS_END (exclusive); '' when it has none."""
+    """The part of `text` between the lines FINDINGS_START and FINDINGS_END (exclusive); '' when it has none."""
     if FINDINGS_START not in text or FINDINGS_END not in text:
         return ""
-    return text.split(FINDINGS_START, 1)[1].split(FINDINGS_END, 1)[0]
+    return text.split(FINDINGS_START, 1)[1].split(FINDINGS_END, 1)[0].removeprefix("\n")
+
+
+def write_readme_block(readme, results_dir) -> Path:
+    """Replace the README's findings block by the summary of `results_dir`, its links rooted at README_ROOT."""
+    readme = Path(readme)
+    text = readme.read_text() if readme.is_file() else ""
+    if not readme_block(text) and f"{FINDINGS_START}\n{FINDINGS_END}" not in text:
+        raise UserError(f"{public_path(readme)} has no {FINDINGS_START} ... {FINDINGS_END} block, each marker on a line "
+                        "of its own: add the two lines where the findings belong")
+    before, rest = text.split(FINDINGS_START, 1)
+    after = rest.split(FINDINGS_END, 1)[1]
+    return storage.write_text(readme, f"{before}{FINDINGS_START}\n{summary(results_dir, README_ROOT)}{FINDINGS_END}{after}")
+
+
+def findings_command(results_dir, readme=None):
+    """`htsgd findings`: FINDINGS.md, and with `readme` the README's block, each named when written."""
+    print(f"wrote {public_path(write_findings(results_dir))}")
+    if readme is not None:
+        print(f"wrote the findings block of {public_path(write_readme_block(readme, results_dir))}")
