@@ -141,7 +141,9 @@ def build_site(results_dir, out, params_dir, docs_dir=DOCS_SOURCE) -> tuple[dict
 
 
 def markdown_page_body(text: str) -> str:
-    """Markdown as HTML, its relative links to Markdown files turned to the pages the site makes of them."""
+    """Markdown as HTML, its relative links to Markdown files turned to the pages the site makes of them, and a
+    guide's links into the repository to where the site keeps the same thing (groups at its root, no README)."""
+    text = text.replace("](../results/", "](../").replace("](../README.md)", f"](../{INDEX})")
     return markdown2html_mistune(MARKDOWN_LINK.sub(r"](\1.html\2)", text))
 
 

@@ -67,10 +67,13 @@ def _read(group: Path) -> tuple:
     return frame, trend, runs
 
 
-def _per_group(groups: dict, text, root: str, target: str = f"{TABLES}/{VERDICT_MD}") -> str:
-    """'digits_width …; demo …', each group linked to its `target` (`root`: the results folder as the page
-    that links sees it)."""
-    return "; ".join(f"[{name}]({root}{name}/{target}) {text(frame, trend)}" for name, (frame, trend, _) in groups.items())
+def _per_group(groups: dict, text, root: str, figure: bool = False) -> str:
+    """'digits_width …; demo …', each group linked to its verdict, or with `figure` to its gap figure where it has
+    a trend (`root`: the results folder as the page that links sees it)."""
+    def target(name, trend):
+        return f"{root}{name}/{GAP_PNG if figure and not trend.empty else f'{TABLES}/{VERDICT_MD}'}"
+
+    return "; ".join(f"[{name}]({target(name, trend)}) {text(frame, trend)}" for name, (frame, trend, _) in groups.items())
 
 
 def _floor(frame: pd.DataFrame) -> str:
@@ -100,7 +103,7 @@ def dataset_sentences(groups: dict, root: str) -> list[str]:
         f"**The paper's criterion** (pruning ratio at mce {MCE_RATIO:g}): "
         + _per_group(groups, lambda f, t: tally_text(per_comparison(f)["mce_outcome"], "higher", "lower"), root) + ".",
         "**Against width** (the frontier's paired gap per arm, setting and compressor, linked to its figure): "
-        + _per_group(groups, lambda f, t: _trend(t), root, GAP_PNG) + ".",
+        + _per_group(groups, lambda f, t: _trend(t), root, figure=True) + ".",
     ]
 
 
