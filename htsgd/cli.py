@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 
-from .core.config import HELP, TrainConfig, make_config
+from .core.config import HELP, PRUNING_TYPES, TrainConfig, make_config
 from .errors import UserError
 from .pipeline.arguments import check_device, check_folder
 from .pipeline.params import LARGE_GRID, SLURM_OPTIONS
@@ -53,8 +53,10 @@ def _add_analyze_flags(parser):
     parser.add_argument("--compression_error_metric", choices=["fro_squared", "frob"], default="fro_squared",
                         help="removed share measured in squared (default) or plain Frobenius norm")
     parser.add_argument("--ignore_last_layer", action="store_true", help="leave the output layer out of the pruning ratio (as in the paper)")
-    parser.add_argument("--pruning_type", choices=["filter", "kernel"], default="kernel",
-                        help="convolutions: one column per output filter or per (out, in) kernel (default: kernel, as the original)")
+    # PRUNING_TYPES[0] is core.prune.DEFAULT_PRUNING_TYPE, read here without importing torch.
+    parser.add_argument("--pruning_type", choices=PRUNING_TYPES, default=PRUNING_TYPES[0],
+                        help=f"convolutions: one column per output filter or per (out, in) kernel (default: "
+                             f"{PRUNING_TYPES[0]}, as in the paper and every group; the original defaulted to kernel)")
     parser.add_argument("--data_dir", default="data", help="where datasets live (default: data)")
     parser.add_argument("--device", default=None, help="default: cuda when available")
 

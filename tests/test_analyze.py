@@ -84,7 +84,7 @@ def results(tmp_path_factory, digits):
 
 @pytest.fixture(scope="module")
 def mce(results):
-    """`analyze_folder` with the defaults (mce, kernel), the output layer ignored; the dataset loads counted."""
+    """`analyze_folder` with the defaults (mce, filter), the output layer ignored; the dataset loads counted."""
     before = _fingerprints(results)
     calls = []
     with pytest.MonkeyPatch.context() as mp:
@@ -157,14 +157,14 @@ def sweeps(results, digits):
 
 
 def test_columns_are_the_originals_then_status_and_metrics(results, mce):
-    path = results / "summary" / "results_kernel_mce.csv"
+    path = results / "summary" / "results_filter_mce.csv"
     assert path.read_text().splitlines()[0] == HEADER
     assert list(mce["table"].columns) == HEADER.split(",") == list(COLUMNS)
     assert list(pd.read_csv(path).columns) == HEADER.split(",")
 
 
 def test_every_run_has_its_rows(results, mce):
-    table = pd.read_csv(results / "summary" / "results_kernel_mce.csv")
+    table = pd.read_csv(results / "summary" / "results_filter_mce.csv")
     assert list(table["exp_key"]) == [k for k in ["blowup", "deep", "noisy", "quiet/a", "quiet/b", "quiet/c"]
                                       for _ in range(2)]
     assert list(table["criterion_ratio"]) == [0.0, 0.1] * 6
@@ -208,14 +208,14 @@ def test_diverged_run_has_empty_metrics_never_ratio_zero(results, mce):
     blowup = _rows(mce["table"], "blowup")
     assert list(blowup["status"]) == ["diverged", "diverged"]
     assert blowup[METRIC_COLUMNS].isna().all().all()
-    with open(results / "summary" / "results_kernel_mce.csv") as f:
+    with open(results / "summary" / "results_filter_mce.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["exp_key"] == "blowup"]
     assert len(rows) == 2
     for row in rows:
         assert all(row[c] == "" for c in METRIC_COLUMNS), row
         assert row["status"] == "diverged" and row["criterion_ratio"] in ("0.0", "0.1") and row["steps"] == "30"
     # nor in the sweep or the column norms
-    assert "blowup" not in set(pd.read_csv(results / "summary" / "sweep_kernel.csv")["exp_key"])
+    assert "blowup" not in set(pd.read_csv(results / "summary" / "sweep_filter.csv")["exp_key"])
     assert "blowup" not in set(pd.read_csv(results / "summary" / "column_norms.csv.gz")["exp_key"])
 
 
@@ -239,9 +239,9 @@ def test_mce_counts_and_accuracies_worked_independently(results, mce, digits):
 
 
 def test_frob_metric_gets_its_own_file(results):
-    table = analyze_folder(results, "mce", "frob", ignore_last_layer=True, pruning_type="filter",
-                                   data_dir=results, device="cpu")
-    path = results / "summary" / "results_filter_mce_frob.csv"
+    table = analyze_folder(results, "mce", "frob", ignore_last_layer=True, pruning_type="kernel",
+                           data_dir=results, device="cpu")
+    path = results / "summary" / "results_kernel_mce_frob.csv"
     assert path.is_file() and path.read_text().splitlines()[0] == HEADER
     assert set(table["pruning_criterion"]) == {"mce_frob"}
     w1 = _weights(results / "quiet" / "a")["hidden.0.weight"]
@@ -255,8 +255,8 @@ def test_frob_metric_gets_its_own_file(results):
 
 def test_parameter_ratio_removes_floor_of_r_n_columns(results, digits):
     table = analyze_folder(results, "parameter_ratio", ignore_last_layer=True, data_dir=results,
-                                   device="cpu")
-    assert (results / "summary" / "results_kernel_parameter_ratio.csv").is_file()
+                           device="cpu")
+    assert (results / "summary" / "results_filter_parameter_ratio.csv").is_file()
     a = _rows(table, "quiet/a")
     assert list(a["criterion_ratio"]) == RATIOS
     assert list(a["pruning_ratio"]) == [k / 16 for k in REMOVED_OF_16]
@@ -268,7 +268,7 @@ def test_parameter_ratio_removes_floor_of_r_n_columns(results, digits):
     # two hidden layers of 24: k*64 + k*24 of 24*64 + 24*24 parameters zeroed = k / 24 (output layer ignored)
     assert list(_rows(table, "deep")["pruning_ratio"]) == [k / 24 for k in REMOVED_OF_24]
     with_last = analyze_folder(results, "parameter_ratio", ignore_last_layer=False, data_dir=results,
-                                       device="cpu")
+                               device="cpu")
     assert _rows(with_last, "quiet/a").loc[10, "pruning_ratio"] == 16 * 64 / (16 * 64 + 16 * 10)
 
 
@@ -350,7 +350,7 @@ def test_prunable_fraction_of_a_hand_made_network(tmp_path, n_class1, after, col
 
 
 def test_columns_within_1pt_from_independent_forward_passes(results, mce, sweeps):
-    written = pd.read_csv(results / "summary" / "sweep_kernel.csv")
+    written = pd.read_csv(results / "summary" / "sweep_filter.csv")
     written = written[written["compressor"] == "columns"]
     table = mce["table"]
     for key in ANALYSED_KEYS:
@@ -374,7 +374,7 @@ def test_columns_within_1pt_of_noiseless(results, mce, sweeps):
     assert _rows(table, "deep")["columns_within_1pt_of_noiseless"].isna().all()
     assert _rows(table, "deep")["columns_within_1pt"].notna().all()
     # the other compressors: the same prefix rule along their own written sweeps, against the same reference
-    written = pd.read_csv(results / "summary" / "sweep_kernel.csv")
+    written = pd.read_csv(results / "summary" / "sweep_filter.csv")
     for compressor in ("entries", "rank"):
         for key in ("noisy", "quiet/a"):
             rows = written[(written["exp_key"] == key) & (written["compressor"] == compressor)]
@@ -402,7 +402,7 @@ def test_noiseless_reference_pools_the_baseline_and_needs_two_converged_seeds():
 
 
 def test_sweep_and_column_norms_files(results, mce):
-    sweep = pd.read_csv(results / "summary" / "sweep_kernel.csv")
+    sweep = pd.read_csv(results / "summary" / "sweep_filter.csv")
     assert list(sweep.columns) == ["exp_key", "compressor", "fraction", "removed", "test_acc"]
     assert sorted(set(sweep["exp_key"])) == ANALYSED_KEYS
     for key in ANALYSED_KEYS:
@@ -426,18 +426,18 @@ def _copy_runs(results, dest, keys):
         shutil.copytree(results / key, dest / key)
 
 
-def test_cli_defaults_to_kernel_and_exits_0(results, tmp_path, capsys):
+def test_cli_defaults_to_filter_and_exits_0(results, tmp_path, capsys):
     _copy_runs(results, tmp_path, ["quiet/a", "blowup"])
     before = _fingerprints(tmp_path)
     assert main(["analyze", "--results_folder", str(tmp_path), "--ignore_last_layer", "--data_dir", str(tmp_path),
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "quiet/a" in out and "blowup" in out and "diverged" in out and "output layer excluded" in out
-    assert "results_kernel_mce.csv" in out
-    # the file it asked for (the default pruning type, kernel), and no other results file
+    assert "results_filter_mce.csv" in out
+    # the file it asked for (the default pruning type, filter, as in the paper), and no other results file
     assert sorted(p.name for p in (tmp_path / "summary").iterdir()) == [
-        "column_norms.csv.gz", "results_kernel_mce.csv", "sweep_kernel.csv"]
-    assert (tmp_path / "summary" / "results_kernel_mce.csv").read_text().splitlines()[0] == HEADER
+        "column_norms.csv.gz", "results_filter_mce.csv", "sweep_filter.csv"]
+    assert (tmp_path / "summary" / "results_filter_mce.csv").read_text().splitlines()[0] == HEADER
     assert _fingerprints(tmp_path) == before
 
 
@@ -453,7 +453,7 @@ def broken(results, tmp_path):
 
 
 def test_unanalysable_runs_are_rows_and_an_error(broken):
-    path = broken / "summary" / "results_kernel_mce.csv"
+    path = broken / "summary" / "results_filter_mce.csv"
     with pytest.raises(AnalysisError, match="corrupt") as raised:
         analyze_folder(broken, data_dir=broken, device="cpu", log=io.StringIO())
     assert "incomplete" in str(raised.value)
@@ -479,9 +479,9 @@ def test_cli_exits_1_naming_the_runs(broken, capsys):
     captured = capsys.readouterr()
     for key in ("good", "corrupt", "incomplete"):
         assert key in captured.out  # the summary is printed all the same
-    assert "results_kernel_mce.csv" in captured.out
+    assert "results_filter_mce.csv" in captured.out
     assert "corrupt" in captured.err and "incomplete" in captured.err and "good" not in captured.err
-    assert (broken / "summary" / "results_kernel_mce.csv").is_file()
+    assert (broken / "summary" / "results_filter_mce.csv").is_file()
 
 
 def test_user_errors(results, tmp_path, capsys):

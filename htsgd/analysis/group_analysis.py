@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.data import DataUnavailable, load
-from ..core.prune import COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, PRUNING_CRITERIA, PRUNING_TYPES
+from ..core.prune import (COMPRESSION_ERROR_METRICS, CRITERION_RATIOS, DEFAULT_PRUNING_TYPE, PRUNING_CRITERIA,
+                          PRUNING_TYPES)
 from ..core.train import default_device
 from ..errors import UserError
 from ..record import group_record, names, run_folder, storage
@@ -55,7 +56,7 @@ class AnalysisError(UserError):
 
 
 def results_path(results_folder, pruning_criterion="mce", compression_error_metric="fro_squared",
-                 pruning_type="kernel") -> Path:
+                 pruning_type=DEFAULT_PRUNING_TYPE) -> Path:
     return Path(results_folder) / SUMMARY / results_csv(pruning_type, pruning_criterion, compression_error_metric)
 
 
@@ -68,7 +69,7 @@ def noiseless_reference(run: Run, runs: list[Run], unpruned: dict) -> float:
 
 
 def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_squared", ignore_last_layer=True,
-                 pruning_type="kernel", data_dir="data", device=None, log=None, cache: bool = False) -> dict:
+                 pruning_type=DEFAULT_PRUNING_TYPE, data_dir="data", device=None, log=None, cache: bool = False) -> dict:
     """Analyse `runs` (those with finite weights), write every CSV under `root/summary/`, return the tables.
 
     Datasets are loaded once each, and only when a run needs them. A dataset that cannot be loaded
@@ -176,7 +177,7 @@ def _check_choices(pruning_criteria, compression_error_metric, pruning_type):
 
 
 def analyze_folder(results_folder, pruning_criterion="mce", compression_error_metric="fro_squared",
-                   ignore_last_layer=True, pruning_type="kernel", data_dir="data", device=None,
+                   ignore_last_layer=True, pruning_type=DEFAULT_PRUNING_TYPE, data_dir="data", device=None,
                    log=None) -> pd.DataFrame:
     """`htsgd analyze` on a folder of run folders: every run found is analysed; returns the criterion's table."""
     _check_choices([pruning_criterion], compression_error_metric, pruning_type)
@@ -192,7 +193,7 @@ def analyze_folder(results_folder, pruning_criterion="mce", compression_error_me
                         data_dir, device, log)[pruning_criterion]
 
 
-def analyze_group(group_dir, pruning_type="filter", compression_error_metric="fro_squared", data_dir="data",
+def analyze_group(group_dir, pruning_type=DEFAULT_PRUNING_TYPE, compression_error_metric="fro_squared", data_dir="data",
                   device=None, log=None) -> dict:
     """The analysis of a group: exactly the runs in its runs.csv, both criteria, output layer ignored (the paper's)."""
     _check_choices(PRUNING_CRITERIA, compression_error_metric, pruning_type)

@@ -15,7 +15,7 @@ from ..core.compress import COMPRESSORS, compress_sweep
 from ..core.config import make_config
 from ..core.evaluate import evaluate
 from ..core.models import build_model, hidden_layers
-from ..core.prune import CRITERION_RATIOS, column_sq_norms, prune_model
+from ..core.prune import CRITERION_RATIOS, DEFAULT_PRUNING_TYPE, column_sq_norms, prune_model
 from ..record import names
 from ..record.trained_run import load_tensors
 from .baseline import EQUAL_ACCURACY_METRICS, TOLERANCE
@@ -26,7 +26,7 @@ SWEEP_FRACTIONS = tuple(k / 50 for k in range(51))  # target fractions, in steps
 
 
 def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared", ignore_last_layer=True,
-                pruning_type="kernel", device="cpu") -> dict:
+                pruning_type=DEFAULT_PRUNING_TYPE, device="cpu") -> dict:
     """Prune and evaluate one run: rows per criterion, its sweep, its first layer's column norms and tail indices."""
     config = make_config(run.config, where=str(run.path / names.CONFIG))
     model = build_model(config.model, data.input_shape, data.num_classes, config.width, config.depth)

@@ -38,7 +38,7 @@ from ..core.config import (COMPRESSION_ERROR_METRICS, FIELD_TYPES, NOISE_TYPES, 
 from ..core.data import load
 from ..core.evaluate import evaluate
 from ..core.models import hidden_layers
-from ..core.prune import MCE_RATIO, PRUNING_CRITERIA, column_sq_norms, prune_model
+from ..core.prune import DEFAULT_PRUNING_TYPE, MCE_RATIO, PRUNING_CRITERIA, column_sq_norms, prune_model
 from ..core.train import default_device, train
 from ..errors import UserError
 from ..record import names, run_folder
@@ -186,7 +186,7 @@ def load_network(group_dir, run_id: str, data_dir="data", device="cpu", on_evalu
 
 # ---------------------------------------------------------------- pruning, as the analysis prunes
 
-def prune_point(model, data, amount: float, criterion: str = "parameter_ratio", pruning_type: str = "filter",
+def prune_point(model, data, amount: float, criterion: str = "parameter_ratio", pruning_type: str = DEFAULT_PRUNING_TYPE,
                 compression_error_metric: str = "fro_squared", ignore_last_layer: bool = True) -> dict:
     """Prune `model` by `criterion` at `amount` and evaluate it on the full train and test sets, by the calls of
     `analyze_run` (so the numbers are the analysis' own); with the columns removed, over all hidden layers
