@@ -401,6 +401,15 @@ def test_noiseless_reference_pools_the_baseline_and_needs_two_converged_seeds():
     assert math.isnan(noiseless_reference(runs[4], runs, unpruned))  # one converged seed at width 32
 
 
+def test_unpruned_accuracy_is_one_number(results, mce):
+    """The rows at criterion value 0 define the unpruned accuracy; every compressor's sweep starts at it."""
+    sweep = pd.read_csv(results / "summary" / "sweep_filter.csv")
+    for key in ANALYSED_KEYS:
+        [unpruned] = _rows(mce["table"], key).query("criterion_ratio == 0")["test_acc"]
+        start = sweep[(sweep["exp_key"] == key) & (sweep["fraction"] == 0)]
+        assert start["test_acc"].tolist() == [unpruned] * 3, key
+
+
 def test_sweep_and_column_norms_files(results, mce):
     sweep = pd.read_csv(results / "summary" / "sweep_filter.csv")
     assert list(sweep.columns) == ["exp_key", "compressor", "fraction", "removed", "test_acc"]

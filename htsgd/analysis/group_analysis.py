@@ -40,7 +40,7 @@ from ..errors import UserError
 from ..record import group_record, names, run_folder, storage
 from ..record.names import ANALYSED, COLUMN_NORMS_CSV, ERROR, INCOMPLETE, RUNS_CSV, SUMMARY, criterion_label, results_csv, sweep_csv
 from .baseline import EQUAL_ACCURACY_METRICS, baseline_key, is_noisy, reference_accuracy
-from .run_analysis import analyze_run, prunable_fraction
+from .run_analysis import analyze_run, prunable_fraction, unpruned_test_acc
 from .runs import Run, failure_reason, find_runs, group_runs
 
 ORIGINAL_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
@@ -104,7 +104,7 @@ def analyze_runs(root, runs: list[Run], criteria, compression_error_metric="fro_
             raise
         except Exception as err:  # noqa: BLE001 -- any failure of one run is recorded in its row and fails the analysis
             run.status, run.error = ERROR, failure_reason(err)
-    unpruned = {key: a["sweep"][0]["test_acc"] for key, a in analysed.items()}
+    unpruned = {key: unpruned_test_acc(a["rows"]) for key, a in analysed.items()}
     for run in runs:
         if run.exp_key in analysed:
             reference = noiseless_reference(run, runs, unpruned)

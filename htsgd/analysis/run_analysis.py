@@ -8,7 +8,7 @@ singular values smallest first) at target fractions 0, 2 %, ..., 100 % (`SWEEP_F
 the test accuracy at each. The equal-accuracy fraction (`prunable_fraction`) is the share of hidden
 weights removed at the last step before the first whose accuracy is more than 1 point below a
 reference (a prefix rule: a later recovery does not count); here the reference is the run's own
-unpruned test accuracy (`columns_within_1pt`, `entries_within_1pt`, `rank_within_1pt`).
+unpruned test accuracy, `unpruned_test_acc`: `columns_within_1pt`, `entries_within_1pt`, `rank_within_1pt`.
 """
 
 from ..core.compress import COMPRESSORS, compress_sweep
@@ -48,10 +48,18 @@ def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared"
             sweep.append({"compressor": compressor, "fraction": compressed.fraction, "removed": compressed.removed_share,
                           "test_acc": evaluate(compressed.model, data.test_x, data.test_y)[1]})
     first = hidden_layers(model)[0][1].weight.detach().cpu()
-    unpruned = sweep[0]["test_acc"]
+    unpruned = unpruned_test_acc(rows)
     own = {EQUAL_ACCURACY_METRICS[c][0]: prunable_fraction(sweep, c, unpruned) for c in COMPRESSORS}
     return {"rows": rows, "sweep": sweep, "norms": column_sq_norms(first, "filter").sqrt().tolist(),
             "metrics": {**column_tail_indices(first), **own}}
+
+
+def unpruned_test_acc(rows: dict) -> float:
+    """The run's unpruned test accuracy, defined once: its rows at criterion value 0, which every criterion
+    evaluates and where pruning leaves the network's function as it was (mce 0 zeroes only columns that are
+    already zero). Every reference accuracy is this; the sweep's fraction-0 points are the compressors' own."""
+    return next(row["test_acc"] for criterion_rows in rows.values() for row in criterion_rows
+                if row["criterion_ratio"] == 0)
 
 
 def prunable_fraction(sweep, compressor: str, reference_acc: float, tolerance: float = TOLERANCE) -> float:
