@@ -21,7 +21,29 @@ MODELS = ("fcn", "vgg11_wide")
 PRUNING_TYPES = ("filter", "kernel")
 COMPRESSION_ERROR_METRICS = ("fro_squared", "frob")
 
-NOISE_TYPES = (0, 1, 2, 3)
+@dataclass(frozen=True)
+class NoiseType:
+    """What a noise type adds to every hidden weight at each step: validation offers the types, `core.noise` draws
+    exactly this, scaled by sigma * lr**(1/alpha).
+
+    `per`: "unit", one draw per hidden unit (a Linear weight's row; a convolution's (out, in) kernel, or for plain
+    draws with iterate_noise_filter its output filter) added to all its entries; "entry", one per entry; "" for none.
+    Plain draws are symmetric alpha-stable S(alpha, 0, 1), whose alpha = 2 law is its alpha -> 2 limit N(0, 2).
+    `elliptic`: instead a standard Gaussian per entry times sqrt(A), one A ~ S(alpha/2, 1, cos(pi alpha/4)**(2/alpha))
+    per unit, marginally S(alpha, 0, 1/sqrt(2)); defined for alpha < 2.
+    """
+    label: str
+    per: str
+    elliptic: bool = False
+
+
+NO_NOISE = 0
+NOISE_TYPES = {
+    NO_NOISE: NoiseType("none", per=""),
+    1: NoiseType("one alpha-stable scalar per hidden unit", per="unit"),
+    2: NoiseType("i.i.d. alpha-stable entries", per="entry"),
+    3: NoiseType("elliptic (sub-Gaussian) alpha-stable per unit", per="unit", elliptic=True),
+}
 
 
 class ConfigError(UserError):
@@ -54,8 +76,7 @@ class TrainConfig:
 
 
 HELP = {
-    "iterate_noise": "noise added after every step: 0 none; 1 one alpha-stable scalar per hidden unit; "
-                     "2 i.i.d. alpha-stable entries; 3 elliptic (sub-Gaussian) alpha-stable per unit",
+    "iterate_noise": "noise added after every step: " + "; ".join(f"{t} {kind.label}" for t, kind in NOISE_TYPES.items()),
     "iterate_noise_scale": "sigma; each step's noise is scaled by sigma * lr**(1/alpha)",
     "iterate_noise_alpha": "tail index alpha in (0, 2]",
     "iterate_noise_filter": "CNN type-1 noise: one scalar per output filter instead of per kernel",
@@ -79,7 +100,7 @@ HELP = {
 
 # key -> (predicate, what is allowed)
 RULES = {
-    "iterate_noise": (lambda v: v in NOISE_TYPES, "one of 0, 1, 2, 3"),
+    "iterate_noise": (lambda v: v in NOISE_TYPES, f"one of {', '.join(map(str, NOISE_TYPES))}"),
     "iterate_noise_scale": (lambda v: v >= 0, "a number >= 0"),
     "iterate_noise_alpha": (lambda v: 0 < v <= 2, "a number in (0, 2]"),
     "model": (lambda v: v in MODELS, f"one of {', '.join(MODELS)}"),
@@ -148,9 +169,9 @@ def validate(config: TrainConfig, where: str = "config") -> TrainConfig:
         value = getattr(config, key)
         if not allowed(value):
             raise ConfigError(f"{where}: {key} = {value!r} is not allowed; use {text}")
-    if config.iterate_noise == 3 and config.iterate_noise_alpha == 2:
-        raise ConfigError(f"{where}: iterate_noise_alpha = 2.0 with iterate_noise = 3: the elliptic noise's mixing "
-                          "law degenerates at alpha = 2; use alpha < 2, or type 1 or 2 for Gaussian noise")
+    if NOISE_TYPES[config.iterate_noise].elliptic and config.iterate_noise_alpha == 2:
+        raise ConfigError(f"{where}: iterate_noise_alpha = 2.0 with iterate_noise = {config.iterate_noise}: the elliptic "
+                          "noise's mixing law degenerates at alpha = 2; use alpha < 2, or type 1 or 2 for Gaussian noise")
     if config.train_size > TRAIN_SET_SIZE[config.dataset]:
         raise ConfigError(f"{where}: train_size = {config.train_size} is more than the {TRAIN_SET_SIZE[config.dataset]} "
                           f"training examples of {config.dataset}; use 0 (all of them) or at most that many")

@@ -23,9 +23,9 @@ import numbers
 
 import torch
 
+from .config import NOISE_TYPES
 from .models import hidden_layers
 
-NOISE_TYPES = (1, 2, 3)
 # Smallest distance t (in units of pi) of V from +-pi/2: t = |y| with y on a 2**-53 lattice, and the
 # lattice point t = 0 stands for [0, 2**-54), whose middle is 2**-55.
 T_MIN = 2.0 ** -55
@@ -72,29 +72,32 @@ def make_noise(config, model, generator):
 
 
 class IterateNoise:
-    """Adds one step of the paper's noise (type 1, 2 or 3) to the given weights, in place.
+    """Adds one step of a noise type (`config.NOISE_TYPES`: what each draws) to the given weights, in place.
 
     Type 1: one symmetric alpha-stable scalar per hidden unit (a Linear weight's row; a convolution's
-    (out, in) kernel, or its whole output filter with `per_filter`) added to all its entries;
-    at alpha = 2 standard Gaussian, but N(0, 2) per filter (there the original drew SciPy's
-    alpha = 2 law). Type 2: i.i.d. symmetric alpha-stable entries. Type 3: elliptic,
-    a standard Gaussian per entry times sqrt(A), with one A ~ S(alpha/2, 1, cos(pi alpha/4)**(2/alpha))
-    per unit (per kernel for convolutions; `per_filter` concerns type 1 only, as in the original).
+    (out, in) kernel, or its whole output filter with `per_filter`) added to all its entries. Type 2:
+    i.i.d. symmetric alpha-stable entries. At alpha = 2 both draw the stable law's limit, N(0, 2).
+    Type 3: elliptic, a standard Gaussian per entry times sqrt(A), with one
+    A ~ S(alpha/2, 1, cos(pi alpha/4)**(2/alpha)) per unit (per kernel for convolutions; `per_filter`
+    concerns type 1 only, as in the original), defined for alpha < 2.
     Every draw is multiplied by `step_scale`, sigma * lr**(1/alpha). Work buffers are allocated once
     and reused by every layer and step.
     """
 
     def __init__(self, weights, noise_type: int, alpha: float, step_scale: float, generator, per_filter=False):
-        if noise_type not in NOISE_TYPES:
-            raise ValueError(f"noise type must be one of {NOISE_TYPES}, got {noise_type!r}")
+        kinds = {t: kind for t, kind in NOISE_TYPES.items() if kind.per}
+        if noise_type not in kinds:
+            raise ValueError(f"noise type must be one of {tuple(kinds)}, got {noise_type!r}")
         alpha, _, _ = _check_stable_args(alpha, 0.0, 1.0)
-        if noise_type == 3 and alpha == 2.0:
-            raise ValueError("type-3 noise needs alpha < 2: its mixing law S(alpha/2, 1, cos(pi alpha/4)**(2/alpha)) "
-                             "degenerates at alpha = 2 (its scale is 0); use type 1 or 2 for Gaussian noise")
+        self.kind = kinds[noise_type]
+        if self.kind.elliptic and alpha == 2.0:
+            raise ValueError(f"type-{noise_type} noise needs alpha < 2: its mixing law "
+                             "S(alpha/2, 1, cos(pi alpha/4)**(2/alpha)) degenerates at alpha = 2 (its scale is 0); "
+                             "use type 1 or 2 for Gaussian noise")
         if not (math.isfinite(step_scale) and step_scale >= 0):
             raise ValueError(f"step_scale must be a finite number >= 0, got {step_scale!r}")
         self.weights = list(weights)
-        self.noise_type, self.alpha, self.step_scale = noise_type, alpha, float(step_scale)
+        self.alpha, self.step_scale = alpha, float(step_scale)
         self.per_filter = per_filter
         self.generator = generator
         self.mixing_scale = math.cos(math.pi * alpha / 4) ** (2 / alpha)
@@ -102,10 +105,10 @@ class IterateNoise:
         self._calls, self._graph = 0, None
 
     def unit_shape(self, weight: torch.Tensor) -> tuple:
-        """The shape of the per-unit draws of types 1 and 3, broadcastable against `weight`."""
+        """The shape of the per-unit draws, broadcastable against `weight`."""
         if weight.dim() == 2:
             return (weight.shape[0], 1)
-        if self.per_filter and self.noise_type == 1:
+        if self.per_filter and not self.kind.elliptic:
             return (weight.shape[0],) + (1,) * (weight.dim() - 1)
         return tuple(weight.shape[:2]) + (1,) * (weight.dim() - 2)
 
@@ -132,25 +135,17 @@ class IterateNoise:
     def _add_noise(self):
         for weight in self.weights:
             scratch = self._scratch.setdefault(weight.device, _Scratch(weight.device))
-            if self.noise_type == 1:
-                units = scratch("units", self.unit_shape(weight), weight.dtype)
-                if self.alpha == 2.0:  # the original's Gaussian cases: N(0, 1) per row, N(0, 2) per filter
-                    units.normal_(generator=self.generator)
-                    if self.per_filter and weight.dim() > 2:
-                        units.mul_(math.sqrt(2.0))
-                else:
-                    _fill_stable_(units, self.alpha, 0.0, self.generator, scratch)
-                weight.add_(units, alpha=self.step_scale)
-            elif self.noise_type == 2:
-                entries = scratch("entries", weight.shape, weight.dtype)
-                _fill_stable_(entries, self.alpha, 0.0, self.generator, scratch)
-                weight.add_(entries, alpha=self.step_scale)
-            else:
+            if self.kind.elliptic:
                 mixing = scratch("units", self.unit_shape(weight), weight.dtype)
                 _fill_stable_(mixing, self.alpha / 2, 1.0, self.generator, scratch)
                 mixing.mul_(self.mixing_scale).sqrt_().mul_(self.step_scale)
                 gaussian = scratch("entries", weight.shape, weight.dtype).normal_(generator=self.generator)
                 weight.addcmul_(gaussian, mixing)
+            else:
+                shape = self.unit_shape(weight) if self.kind.per == "unit" else weight.shape
+                draws = scratch("draws", shape, weight.dtype)
+                _fill_stable_(draws, self.alpha, 0.0, self.generator, scratch)
+                weight.add_(draws, alpha=self.step_scale)
 
 
 class _Scratch:
