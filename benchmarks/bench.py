@@ -28,7 +28,8 @@ from sampler import measure as measure_sampler, median_time  # noqa: E402
 
 from htsgd.record import storage  # noqa: E402
 from htsgd.core.config import make_config  # noqa: E402
-from htsgd.core.data import NORMALIZATION, DataUnavailable, load  # noqa: E402
+from htsgd.core.data import DataUnavailable, load  # noqa: E402
+from htsgd.core.datasets import DATASETS  # noqa: E402
 from htsgd.core.evaluate import evaluate  # noqa: E402
 from htsgd.core.models import build_model, hidden_layers  # noqa: E402
 from htsgd.core.noise import make_noise  # noqa: E402
@@ -63,7 +64,7 @@ def build_case(name, device, data_dir):
     if dataset == "mnist":
         from torchvision import transforms
 
-        transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*NORMALIZATION["fashion-mnist"])])
+        transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*DATASETS["fashion-mnist"].normalization)])
         splits, source = mnist_like(data_dir, transform)
         loaders = [DataLoader(split, batch_size=batch, shuffle=train) for split, train in zip(splits, (True, False))]
         if source.startswith("Fashion"):  # htsgd's own loader: read once, normalised once

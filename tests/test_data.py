@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from htsgd.cli import main
-from htsgd.core.config import TRAIN_SET_SIZE, ConfigError, make_config
-from htsgd.core.data import NORMALIZATION, DataUnavailable, _read, load, prepare_ecg5000, training_subset
+from htsgd.core.config import ConfigError, make_config
+from htsgd.core.data import DataUnavailable, _read, load, prepare_ecg5000, training_subset
+from htsgd.core.datasets import DATASETS
 
 
 def test_digits_split_is_fixed_stratified_and_normalised(digits):
@@ -14,7 +15,7 @@ def test_digits_split_is_fixed_stratified_and_normalised(digits):
     assert torch.bincount(digits.test_y).tolist() == torch.bincount(load("digits").test_y).tolist()
     assert torch.bincount(digits.test_y).min() >= 35  # every class in the test split
     assert torch.equal(load("digits").train_y, digits.train_y)
-    (mean,), (std,) = NORMALIZATION["digits"]
+    (mean,), (std,) = DATASETS["digits"].normalization
     raw = torch.cat([digits.train_x, digits.test_x]) * std + mean  # back to the shipped intensities 0-16
     values = raw.unique()
     assert abs(values.min()) < 1e-4 and abs(values.max() - 16) < 1e-4
@@ -36,13 +37,18 @@ def test_train_size_is_a_fixed_stratified_subset(digits):
 def test_train_size_beyond_the_split_is_refused_before_any_compute():
     with pytest.raises(ConfigError, match="train_size = 2000 is more than the 1437 training examples of digits"):
         make_config({"dataset": "digits", "train_size": 2000})
-    assert TRAIN_SET_SIZE["digits"] == len(load("digits").train_y)
+
+
+def test_the_digits_spec_is_the_data(digits):
+    spec = DATASETS["digits"]
+    assert (spec.train_size, spec.test_size) == (len(digits.train_y), len(digits.test_y)) == (1437, 360)
+    assert spec.input_shape == digits.input_shape and spec.classes == digits.num_classes == len(digits.train_y.unique())
 
 
 def test_digits_normalisation_constants_are_the_training_splits():
     train_x, _, test_x, _ = _read("digits", "data")  # raw intensities, before normalisation
     assert train_x.shape == (1437, 1, 8, 8) and train_x.max() == 16  # the training split only, unnormalised
-    (mean,), (std,) = NORMALIZATION["digits"]
+    (mean,), (std,) = DATASETS["digits"].normalization
     assert round(train_x.double().mean().item(), 4) == mean
     assert round(train_x.double().std().item(), 4) == std
     data = load("digits")
@@ -55,6 +61,7 @@ def test_mnist_format_loads_through_torchvision(tiny_mnist_root, name):
     data = load(name, tiny_mnist_root)
     assert data.train_x.shape == (20, 1, 28, 28) and data.test_x.shape == (10, 1, 28, 28)
     assert data.train_x.dtype == torch.float32 and data.train_y.tolist() == [i % 10 for i in range(20)]
+    assert (data.input_shape, data.num_classes) == (DATASETS[name].input_shape, DATASETS[name].classes)
     raw = np.frombuffer((tiny_mnist_root / ("MNIST" if name == "mnist" else "FashionMNIST") / "raw" /
                          "train-images-idx3-ubyte").read_bytes()[16:], dtype=np.uint8)
     mean, std = (0.1307, 0.3081) if name == "mnist" else (0.2860, 0.3530)
@@ -67,6 +74,7 @@ def test_cifar_format_loads_through_torchvision(tiny_cifar_root, name, n_train, 
     data = load(name, tiny_cifar_root)
     assert data.train_x.shape == (n_train, 3, 32, 32) and data.num_classes == classes
     assert data.train_y.max() < classes
+    assert (data.input_shape, data.num_classes) == (DATASETS[name].input_shape, DATASETS[name].classes)
     folder = "cifar-10-batches-py/data_batch_1" if name == "cifar10" else "cifar-100-python/train"
     with open(tiny_cifar_root / folder, "rb") as f:
         first = pickle.load(f)["data"][0].reshape(3, 32, 32) / 255.0
@@ -106,6 +114,7 @@ def test_ecg5000_from_ucr_archive_is_binary(ucr_ecg5000, tmp_path):
     assert main(["data", "ecg5000", "--from", str(ucr_ecg5000), "--data_dir", str(tmp_path / "d")]) == 0
     data = load("ecg5000", tmp_path / "d")
     assert data.train_x.shape == (12, 140) and data.test_x.shape == (8, 140) and data.num_classes == 2
+    assert (data.input_shape, data.num_classes) == (DATASETS["ecg5000"].input_shape, DATASETS["ecg5000"].classes)
     expected = [0 if i % 5 == 0 else 1 for i in range(12)]  # UCR class 1 (normal) -> 0, classes 2-5 -> 1
     assert data.train_y.tolist() == expected
     table = np.loadtxt(ucr_ecg5000 / "ECG5000_TRAIN.tsv")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from htsgd.cli import main
-from htsgd.core.config import TRAIN_SET_SIZE, TrainConfig
+from htsgd.core import config
+from htsgd.core.datasets import DATASETS
 from htsgd.errors import UserError
 from htsgd.pipeline import params
 from htsgd.pipeline.params import load_group
@@ -101,29 +102,24 @@ def test_the_seed_limit_is_the_training_codes():
     from htsgd.core.train import epoch_order
 
     iterations = 7
-    epoch_order(iterations - 1, 2, params.max_seed(iterations), "cpu")
+    epoch_order(iterations - 1, 2, config.max_seed(iterations), "cpu")
     with pytest.raises((ValueError, RuntimeError)):
-        epoch_order(iterations - 1, 2, params.max_seed(iterations) + 1, "cpu")
+        epoch_order(iterations - 1, 2, config.max_seed(iterations) + 1, "cpu")
 
 
 def test_a_seed_beyond_the_limit_is_refused(tmp_path):
-    limit = params.max_seed(5)
+    limit = config.max_seed(5)
     assert load_group(write(tmp_path, BASE + f"seeds: [{limit}]\n")).configs
     refused(write(tmp_path, BASE + f"seeds: [{limit + 1}]\n"), f"seed = {limit + 1}", f"0 to {limit}")
     refused(write(tmp_path, BASE + f"seeds: [{2 ** 64}]\n"), f"seed = {2 ** 64}")
 
 
-def test_the_class_counts_are_the_datas():
-    from htsgd.core.data import NUM_CLASSES
-
-    assert params.NUM_CLASSES == NUM_CLASSES
-
-
 def test_the_train_size_range_is_what_a_stratified_subset_takes(digits):
     from htsgd.core.data import training_subset
 
-    low, high = params.NUM_CLASSES["digits"], TRAIN_SET_SIZE["digits"] - params.NUM_CLASSES["digits"]
-    for size in (low, high, TRAIN_SET_SIZE["digits"]):
+    spec = DATASETS["digits"]
+    low, high = spec.classes, spec.train_size - spec.classes
+    for size in (low, high, spec.train_size):
         training_subset(digits.train_y.cpu(), size)
     for size in (low - 1, high + 1):
         with pytest.raises(ValueError):
@@ -141,10 +137,13 @@ def test_a_train_size_a_stratified_subset_takes_is_allowed(tmp_path, size):
     assert load_group(write(tmp_path, BASE + f"grid: {{train_size: [{size}]}}\n")).configs
 
 
-def test_check_trainable_is_there_for_htsgd_train():
-    assert params.check_trainable(TrainConfig(dataset="digits", train_size=10), "--flags") is None
+def test_every_configuration_is_checked_for_what_training_can_run():
+    """`htsgd train`, the explorer and the records' readers build configurations with make_config too."""
+    assert config.check_trainable(config.TrainConfig(dataset="digits", train_size=10), "--flags") is None
     with pytest.raises(UserError, match=r"--flags: seed = 18446744073709551616 is not allowed"):
-        params.check_trainable(TrainConfig(seed=2 ** 64), "--flags")
+        config.make_config({"seed": 2 ** 64}, "--flags")
+    with pytest.raises(UserError, match=r"--flags: train_size = 9 is not allowed for digits; use 0, 10 to 1427"):
+        config.make_config({"dataset": "digits", "train_size": 9}, "--flags")
 
 
 # 4. A grid too large to plan is refused before it is expanded, unless asked for.

@@ -10,16 +10,16 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import UserError
+from .datasets import DATASETS
 
-# What may be asked for; `data` and `models` implement each name (a test checks they agree).
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "ecg5000")
-# Examples in each training split: the most `train_size` may take (digits: the 80 % of `data._digits`' split).
-TRAIN_SET_SIZE = {"digits": 1437, "mnist": 60000, "fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000,
-                  "ecg5000": 500}
 MODELS = ("fcn", "vgg11_wide")
 # How the analysis matricizes a convolution, and measures the share a pruning removes (first: a group's default).
 PRUNING_TYPES = ("filter", "kernel")
 COMPRESSION_ERROR_METRICS = ("fro_squared", "frob")
+# The training code seeds a torch generator, which takes seeds below 2**64, with seed * SEED_STRIDE + epoch, an epoch
+# being at most the step cap (core.train.epoch_order; a test checks the limit against it).
+SEED_STRIDE = 1_000_003
+
 
 @dataclass(frozen=True)
 class NoiseType:
@@ -164,7 +164,8 @@ def make_config(values: dict, where: str = "config") -> TrainConfig:
 
 
 def validate(config: TrainConfig, where: str = "config") -> TrainConfig:
-    """Check ranges and combinations; raise one ConfigError naming the key, value and what is allowed."""
+    """Check ranges, combinations and what training can run; raise one ConfigError naming the key, value and what is
+    allowed."""
     for key, (allowed, text) in RULES.items():
         value = getattr(config, key)
         if not allowed(value):
@@ -172,12 +173,33 @@ def validate(config: TrainConfig, where: str = "config") -> TrainConfig:
     if NOISE_TYPES[config.iterate_noise].elliptic and config.iterate_noise_alpha == 2:
         raise ConfigError(f"{where}: iterate_noise_alpha = 2.0 with iterate_noise = {config.iterate_noise}: the elliptic "
                           "noise's mixing law degenerates at alpha = 2; use alpha < 2, or type 1 or 2 for Gaussian noise")
-    if config.train_size > TRAIN_SET_SIZE[config.dataset]:
-        raise ConfigError(f"{where}: train_size = {config.train_size} is more than the {TRAIN_SET_SIZE[config.dataset]} "
-                          f"training examples of {config.dataset}; use 0 (all of them) or at most that many")
+    check_trainable(config, where)
     if config.iterate_noise_filter and config.model != "vgg11_wide":
         raise ConfigError(f"{where}: iterate_noise_filter = True needs model = vgg11_wide (got {config.model!r})")
-    if config.model == "vgg11_wide" and config.dataset not in ("cifar10", "cifar100"):
-        raise ConfigError(f"{where}: model = vgg11_wide needs 32x32 images (dataset cifar10 or cifar100), "
+    images_32 = [name for name, spec in DATASETS.items() if spec.input_shape[1:] == (32, 32)]
+    if config.model == "vgg11_wide" and config.dataset not in images_32:
+        raise ConfigError(f"{where}: model = vgg11_wide needs 32x32 images (dataset {' or '.join(images_32)}), "
                           f"not dataset = {config.dataset!r}")
     return config
+
+
+def check_trainable(config: TrainConfig, where: str):
+    """Refuse a seed beyond what torch takes, or a train_size that no stratified subset of the dataset has."""
+    limit = max_seed(config.iterations)
+    if config.seed > limit:
+        raise ConfigError(f"{where}: seed = {config.seed} is not allowed with iterations = {config.iterations}; use an "
+                          f"integer from 0 to {limit} (training seeds torch with seed * {SEED_STRIDE} + epoch, "
+                          "which must stay below 2**64)")
+    classes, total = DATASETS[config.dataset].classes, DATASETS[config.dataset].train_size
+    if config.train_size > total:
+        raise ConfigError(f"{where}: train_size = {config.train_size} is more than the {total} training examples of "
+                          f"{config.dataset}; use 0 (all of them) or at most that many")
+    if config.train_size and config.train_size != total and not classes <= config.train_size <= total - classes:
+        raise ConfigError(f"{where}: train_size = {config.train_size} is not allowed for {config.dataset}; use 0, "
+                          f"{classes} to {total - classes}, or {total} (0 and {total}: the whole split; a stratified "
+                          f"subset keeps, and leaves out, at least one example of each of its {classes} classes)")
+
+
+def max_seed(iterations: int) -> int:
+    """The largest seed a run of `iterations` steps can be trained with: its last epoch's seed is below 2**64."""
+    return (2 ** 64 - iterations) // SEED_STRIDE

@@ -15,25 +15,13 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .config import DATASETS
+from .datasets import DATASETS
 
-NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "ecg5000": 2}
-# Test examples per dataset: what one image is worth in accuracy points (tests check digits').
-TEST_SET_SIZE = {"digits": 360, "mnist": 10000, "fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000,
-                 "ecg5000": 4500}
-NORMALIZATION = {  # (mean, std) per channel: the original's, Fashion-MNIST's and digits' own; ECG5000: none
-    # digits: one scalar mean and std (torch.std, unbiased) over every pixel of the training split of
-    # `_digits` (1,437 images x 64 pixels, intensities 0-16), rounded to 4 decimals; as MNIST's
-    # 0.1307 / 0.3081 are over its training set. tests/test_data.py recomputes them.
-    "digits": ((4.8861,), (6.0179,)),
-    "mnist": ((0.1307,), (0.3081,)),
-    "fashion-mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.491, 0.482, 0.447), (0.247, 0.243, 0.262)),
-    "cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
-}
+# Test examples per dataset, from DATASETS: what one image is worth in accuracy points, for the report.
+TEST_SET_SIZE = {name: spec.test_size for name, spec in DATASETS.items()}
 SUBSET_SEED = 0  # fixes the `train_size` subset; not the run's seed, so all runs share it
 ECG5000_FILES = ("X_train.npy", "y_train.npy", "X_test.npy", "y_test.npy")
-ECG5000_LENGTH = 140
+(ECG5000_LENGTH,) = DATASETS["ecg5000"].input_shape  # values per series
 # Where Debian's dataset-fashion-mnist package puts the idx files; used when present.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -66,11 +54,12 @@ def load(name: str, data_dir="data", device="cpu", train_size: int = 0) -> Data:
     if train_size:
         keep = training_subset(train_y, train_size)
         train_x, train_y = train_x[keep], train_y[keep]
-    if name in NORMALIZATION:
-        mean, std = (torch.tensor(v).view(-1, 1, 1) for v in NORMALIZATION[name])
+    spec = DATASETS[name]
+    if spec.normalization is not None:
+        mean, std = (torch.tensor(v).view(-1, 1, 1) for v in spec.normalization)
         train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
     tensors = [t.to(device) for t in (train_x.float(), train_y.long(), test_x.float(), test_y.long())]
-    return Data(name, *tensors, num_classes=NUM_CLASSES[name])
+    return Data(name, *tensors, num_classes=spec.classes)
 
 
 def training_subset(labels: torch.Tensor, size: int) -> torch.Tensor:
@@ -103,8 +92,8 @@ def _read(name, data_dir):
 def _digits(name, data_dir):
     """scikit-learn's bundled 8x8 digits with a fixed stratified 80/20 split, raw intensities 0-16.
 
-    `load` then normalises them with NORMALIZATION["digits"] (the training split's pixel mean and
-    std), as the original normalises MNIST.
+    `load` then normalises them with DATASETS["digits"].normalization (the training split's pixel mean
+    and std), as the original normalises MNIST.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from ..core.config import (COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TRAIN_SET_SIZE, TrainConfig, check_known, coerce,
-                           make_config)
+from ..core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES, TrainConfig, check_known, coerce, make_config
 from ..errors import UserError
 from ..record.names import ANALYSIS_CACHE, FIGURES, LOCKS, SLURM_LOGS, SUMMARY, TABLES
 
@@ -37,11 +36,6 @@ WRITTEN_FOLDERS = (SUMMARY, ANALYSIS_CACHE, TABLES, FIGURES, LOCKS, SLURM_LOGS.s
 # A group's and a run's folder name: a plain name, never a path.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 NAME_RULE = "letters, digits and . _ + -, starting with a letter or digit, without '..'"
-# Classes per dataset, as htsgd.core.data has them (a test checks they agree), known here without importing torch.
-NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "ecg5000": 2}
-# The training code seeds a torch generator, which takes seeds below 2**64, with seed * SEED_STRIDE + epoch, an epoch
-# being at most the step cap (core.train.epoch_order; a test checks the limit against it).
-SEED_STRIDE = 1_000_003
 # The `slurm:` section of a params file, or the matching flags: key -> (type, default, meaning)
 SLURM_OPTIONS = {
     "cluster": (str, "slurm", "slurm; or local / debug: the same path run by submitit on this machine, on purpose"),
@@ -124,7 +118,6 @@ def _configs(base: dict, grid: list, path) -> dict:
             config_id = make_id(point, seed)
             where = f"{path}: configuration {config_id}"
             config = make_config({**base, **point, "seed": seed}, where=where)
-            check_trainable(config, where)
             same = (*(getattr(config, key) for key in keys), seed)
             if same in given:
                 first_point, first_label = given[same]
@@ -139,26 +132,6 @@ def _configs(base: dict, grid: list, path) -> dict:
 
 def _describe(point: dict) -> str:
     return ", ".join(f"{key} = {value!r}" for key, value in point.items()) or "the base parameters"
-
-
-def check_trainable(config: TrainConfig, where: str):
-    """Refuse a valid configuration that training cannot run: a seed beyond what torch takes, or a train_size that
-    no stratified subset of the dataset has (`htsgd train` checks its flags with it too)."""
-    limit = max_seed(config.iterations)
-    if config.seed > limit:
-        raise UserError(f"{where}: seed = {config.seed} is not allowed with iterations = {config.iterations}; use an "
-                        f"integer from 0 to {limit} (training seeds torch with seed * {SEED_STRIDE} + epoch, "
-                        "which must stay below 2**64)")
-    classes, total = NUM_CLASSES[config.dataset], TRAIN_SET_SIZE[config.dataset]
-    if config.train_size and config.train_size != total and not classes <= config.train_size <= total - classes:
-        raise UserError(f"{where}: train_size = {config.train_size} is not allowed for {config.dataset}; use 0, "
-                        f"{classes} to {total - classes}, or {total} (0 and {total}: the whole split; a stratified "
-                        f"subset keeps, and leaves out, at least one example of each of its {classes} classes)")
-
-
-def max_seed(iterations: int) -> int:
-    """The largest seed a run of `iterations` steps can be trained with: its last epoch's seed is below 2**64."""
-    return (2 ** 64 - iterations) // SEED_STRIDE
 
 
 def group_folder(results_dir, group: Group) -> Path:
@@ -267,6 +240,16 @@ def _seeds(seeds, path) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise UserError(f"{path}: seeds = {seeds!r} repeats a seed")
     return seeds
+
+
+def read_analysis(path) -> dict:
+    """The `analysis:` settings of a params file, checked as `load_group` checks them but without expanding its grid
+    (how the group's runs were analysed, for a reader of the record); their defaults where the file or key is absent."""
+    path = Path(path)
+    spec = _read(path) if path.is_file() else {}
+    if not isinstance(spec, dict):
+        raise UserError(f"{path}: expected a mapping with keys {', '.join(GROUP_KEYS)}")
+    return _analysis(spec.get("analysis") or {}, path)
 
 
 def _analysis(analysis, path) -> dict:
