@@ -13,13 +13,18 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from htsgd.analysis import verdict
+from htsgd.analysis.comparisons import BETTER, PAIRED_RULE, TOO_FEW, comparisons
 from htsgd.analysis.group_analysis import noiseless_reference
+from htsgd.analysis.run_table import lr_anchor, noise_label, run_table, trend_runs
 from htsgd.analysis.runs import Run
 from htsgd.core.config import TrainConfig
 from htsgd.core.data import TEST_SET_SIZE
 from htsgd.record.names import ANALYSED
-from htsgd.report import figures, tables as report
+from htsgd.report import figures
+from htsgd.report.formatting import markdown_table
+from htsgd.report.inputs import provenance_markdown, read_column_norms, read_histories, read_sweep
+from htsgd.report.markdown import summary_table
+from htsgd.report.write import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MCE_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "depth", "seed", "iterations",
@@ -29,13 +34,19 @@ MCE_COLUMNS = ["exp_key", "model", "dataset", "lr", "batch_size", "width", "dept
                "entries_within_1pt_of_noiseless", "rank_within_1pt", "rank_within_1pt_of_noiseless", "hill_alpha",
                "block_alpha"]
 FRACTIONS = np.round(np.arange(0, 51) * 0.02, 2)
+SWEEP_DROP = 20.0  # points lost by a sweep beyond a run's removable share: past every tolerance
 
 
 def spec(noise=0, seed=1, width=50, status="converged", mom=0.0, sigma=0.1, before=95.0, pruned=94.0, ratio=0.2,
          within=0.3, within_noiseless=0.3, hill=1.5, block=1.6, steps=100, max_loss=1.0, analysis=None, error="",
-         unused_sigma=1.0, entries_noiseless=0.6, rank_noiseless=0.1, lr=0.05):
+         unused_sigma=1.0, entries_noiseless=0.6, rank_noiseless=0.1, lr=0.05, entries_within=0.7, rank_within=0.2,
+         to_cap=False):
     """One synthetic run: its flags, training outcome and analysis metrics (`analysis`: the analysis's own
-    status when it differs from the run's, e.g. 'error'; `unused_sigma`: a no-noise run's σ, which it ignores)."""
+    status when it differs from the run's, e.g. 'error'; `unused_sigma`: a no-noise run's σ, which it ignores;
+    `to_cap`: trained a fixed 400 steps). Its sweep keeps the unpruned accuracy `before` up to the share
+    `within` (columns), `entries_within`, `rank_within` (on the sweep's 0.02 grid), then loses SWEEP_DROP
+    points: so that share is removable within any tolerance of a reference at most `before` + tolerance,
+    and nothing is below it."""
     return dict(locals())
 
 
@@ -46,18 +57,21 @@ def scale(s):
 def run_id(s):
     sigma = "" if s["noise"] == 0 and scale(s) == 1.0 else f"_sigma{scale(s)}"
     lr = "" if s["lr"] == 0.05 else f"_lr{s['lr']}"
-    return f"noise{s['noise']}{sigma}_mom{s['mom']}_width{s['width']}{lr}_seed{s['seed']}"
+    cap = "_cap400" if s["to_cap"] else ""
+    return f"noise{s['noise']}{sigma}_mom{s['mom']}_width{s['width']}{lr}{cap}_seed{s['seed']}"
 
 
 def config(s):
     return TrainConfig(iterate_noise=s["noise"], iterate_noise_scale=scale(s),
                        iterate_noise_alpha=1.75, dataset="digits", width=s["width"], lr=s["lr"],
                        batch_size_train=256, mom=s["mom"], seed=s["seed"], eval_freq=10,
-                       convergence_accuracy=99.0, iterations=20000)
+                       convergence_accuracy=99.0, iterations=400 if s["to_cap"] else 20000,
+                       train_to_cap=s["to_cap"])
 
 
-def make_group(root, specs, name="grp", provenance=True):
-    """A group folder exactly as the driver and the analysis write it (see htsgd.report's docstring)."""
+def make_group(root, specs, name="grp", provenance=True, norms_and_histories=True):
+    """A group folder exactly as the driver and the analysis write it (see htsgd.report's docstring); without
+    `norms_and_histories`, neither the column norms nor any run's history (their figures are skipped)."""
     group = root / name
     (group / "summary").mkdir(parents=True)
     runs, mce, sweep, norms = [], [], [], []
@@ -69,13 +83,15 @@ def make_group(root, specs, name="grp", provenance=True):
                      "error": "Traceback: boom" if s["status"] == "failed" else ""})
         analysed = status in ANALYSED
         common = {"exp_key": key, "model": "fcn", "dataset": "digits", "lr": s["lr"], "batch_size": 256,
-                  "width": s["width"], "depth": 2, "seed": s["seed"], "iterations": 20000, "convergence_accuracy": 99.0,
+                  "width": s["width"], "depth": 2, "seed": s["seed"], "iterations": c.iterations,
+                  "convergence_accuracy": 99.0,
                   "it_noise": s["noise"], "it_noise_alpha": 0.0 if s["noise"] == 0 else 1.75,
                   "it_noise_scale": 0.0 if s["noise"] == 0 else s["sigma"], "pruning_criterion": "mce",
                   "status": status, "error": s["error"], "steps": s["steps"]}
+        shares = {"columns": s["within"], "entries": s["entries_within"], "rank": s["rank_within"]}
         metrics = {"train_loss": 0.1, "train_acc": 99.0, "test_loss": 0.2, "columns_within_1pt": s["within"],
-                   "columns_within_1pt_of_noiseless": s["within_noiseless"], "entries_within_1pt": 0.7,
-                   "entries_within_1pt_of_noiseless": s["entries_noiseless"], "rank_within_1pt": 0.2,
+                   "columns_within_1pt_of_noiseless": s["within_noiseless"], "entries_within_1pt": s["entries_within"],
+                   "entries_within_1pt_of_noiseless": s["entries_noiseless"], "rank_within_1pt": s["rank_within"],
                    "rank_within_1pt_of_noiseless": s["rank_noiseless"], "hill_alpha": s["hill"],
                    "block_alpha": s["block"]} if analysed else {}
         for ratio, acc, pruning in ((0.0, s["before"], 0.0), (0.1, s["pruned"], s["ratio"])):
@@ -83,10 +99,11 @@ def make_group(root, specs, name="grp", provenance=True):
                         **({"test_acc": acc, "pruning_ratio": pruning} if analysed else {})})
         if analysed:
             sweep += [{"exp_key": key, "compressor": compressor, "fraction": f, "removed": f,
-                       "test_acc": s["before"] - 50 * f ** 4} for compressor in ("columns", "entries", "rank")
-                      for f in FRACTIONS]
-            norms += [{"exp_key": key, "norm": n} for n in np.linspace(1.0, 3.0, s["width"])]
-        if s["status"] != "pending":
+                       "test_acc": s["before"] - (SWEEP_DROP if f > share + 1e-9 else 0.0)}
+                      for compressor, share in shares.items() for f in FRACTIONS]
+            if norms_and_histories:
+                norms += [{"exp_key": key, "norm": n} for n in np.linspace(1.0, 3.0, s["width"])]
+        if s["status"] != "pending" and norms_and_histories:
             steps = np.arange(0, s["steps"] + 1, 10)
             history = pd.DataFrame({"step": steps, "train_loss": 2.0 / (1 + steps), "train_acc": 99.0,
                                     "test_loss": 0.3, "test_acc": s["before"]})
@@ -95,7 +112,8 @@ def make_group(root, specs, name="grp", provenance=True):
     pd.DataFrame(runs).to_csv(group / "runs.csv", index=False)
     pd.DataFrame(mce, columns=MCE_COLUMNS).to_csv(group / "summary" / "results_filter_mce.csv", index=False)
     pd.DataFrame(sweep).to_csv(group / "summary" / "sweep_filter.csv", index=False)
-    pd.DataFrame(norms).to_csv(group / "summary" / "column_norms.csv.gz", index=False)
+    if norms_and_histories:
+        pd.DataFrame(norms).to_csv(group / "summary" / "column_norms.csv.gz", index=False)
     if provenance:
         (group / "provenance.json").write_text(json.dumps({"htsgd": "0.1", "git_commit": "abc123", "dirty": False,
                                                            "versions": {"torch": "2.14"}, "device": "cpu"}))
@@ -115,6 +133,11 @@ def markdown_rows(source):
     return [dict(zip(split(lines[0]), split(line))) for line in lines[2:]]
 
 
+def section(text: str, heading: str) -> str:
+    """`text` from the line `heading` on (its first table is the section's)."""
+    return text[text.index(heading):]
+
+
 # ---------------------------------------------------------------- aggregation
 
 def test_digits_test_set_size_is_the_data_loaders(digits):
@@ -124,10 +147,10 @@ def test_digits_test_set_size_is_the_data_loaders(digits):
 def test_configurations_differing_only_in_momentum_are_two_rows(tmp_path):
     group = make_group(tmp_path, [spec(mom=0.0, seed=1, ratio=0.10), spec(mom=0.0, seed=2, ratio=0.20),
                                   spec(mom=0.9, seed=1, ratio=0.50), spec(mom=0.9, seed=2, ratio=0.70)])
-    summary = report.summary_table(report.run_table(group))
+    summary = summary_table(run_table(group))
     assert len(summary) == 2
     assert summary["mom"].tolist() == [0.0, 0.9]
-    assert summary["seeds_converged"].tolist() == ["2/2", "2/2"]
+    assert summary["seeds_counted"].tolist() == ["2/2 (converged 2)", "2/2 (converged 2)"]
     assert summary["pruning_ratio_median"].tolist() == pytest.approx([0.15, 0.60])
     assert summary["setting"].tolist() == ["no noise, mom=0", "no noise, mom=0.9"]
 
@@ -136,27 +159,36 @@ def test_diverged_and_capped_seeds_are_left_out_of_the_statistics_and_named(tmp_
     group = make_group(tmp_path, [spec(seed=1, ratio=0.2, before=90.0), spec(seed=2, ratio=0.4, before=94.0),
                                   spec(seed=3, ratio=0.9, before=99.0, status="cap"),
                                   spec(seed=4, status="diverged")])
-    row = report.summary_table(report.run_table(group)).iloc[0]
-    assert row["seeds_converged"] == "2/4"
+    row = summary_table(run_table(group)).iloc[0]
+    assert row["seeds_counted"] == "2/4 (converged 2)"
     assert row["not_counted"] == "seed 3: cap; seed 4: diverged"
     assert row["pruning_ratio_median"] == pytest.approx(0.3)  # (0.2 + 0.4) / 2; with the cap seed it would be 0.4
     assert row["pruning_ratio_max"] == pytest.approx(0.4)
     assert row["test_acc_before_mean"] == pytest.approx(92.0)
     assert row["test_acc_before_std"] == pytest.approx(math.sqrt(8))  # sample std of 90, 94
-    report.write_report(group)
+    write_report(group)
     [shown] = markdown_rows(group / "tables" / "pruning_summary.md")
-    assert shown["seeds converged"] == "2/4" and shown["not counted"] == "seed 3: cap; seed 4: diverged"
+    assert shown["seeds counted"] == "2/4 (converged 2)" and shown["not counted"] == "seed 3: cap; seed 4: diverged"
     assert shown["pruning ratio at mce 0.1"] == "0.300 (0.200–0.400, n=2); 0.300 ± 0.141"
+
+
+def test_a_run_that_completed_its_fixed_steps_counts(tmp_path):
+    group = make_group(tmp_path, [spec(seed=1, to_cap=True, status="completed", ratio=0.2),
+                                  spec(seed=2, to_cap=True, status="completed", ratio=0.4)])
+    runs = run_table(group)
+    assert runs["counted"].tolist() == [True, True] and runs["arm"].unique().tolist() == ["fixed 400 steps"]
+    row = summary_table(runs).iloc[0]
+    assert row["seeds_counted"] == "2/2 (completed 2)" and row["pruning_ratio_median"] == pytest.approx(0.3)
 
 
 def test_a_configuration_without_converged_seed_keeps_its_row(tmp_path):
     group = make_group(tmp_path, [spec(seed=1), spec(noise=1, seed=1, status="diverged"),
                                   spec(noise=1, seed=2, status="failed")])
-    summary = report.summary_table(report.run_table(group))
+    summary = summary_table(run_table(group))
     noisy = summary[summary["iterate_noise"] == 1].iloc[0]
-    assert noisy["seeds_converged"] == "0/2" and noisy["not_counted"] == "seed 1: diverged; seed 2: failed"
+    assert noisy["seeds_counted"] == "0/2" and noisy["not_counted"] == "seed 1: diverged; seed 2: failed"
     assert math.isnan(noisy["pruning_ratio_median"])
-    report.write_report(group)
+    write_report(group)
     shown = markdown_rows(group / "tables" / "pruning_summary.md")[1]
     assert shown["setting"] == "type 1, α=1.75, σ=0.1" and shown["pruned test acc at mce 0.1 (%)"] == "–"
     per_seed = markdown_rows(group / "tables" / "pruning_per_seed.md")
@@ -168,7 +200,7 @@ def test_noise_free_rows_join_their_runs_csv_configuration(tmp_path):
     group = make_group(tmp_path, [spec(seed=1, ratio=0.25), spec(noise=1, seed=1, ratio=0.6)])
     mce = pd.read_csv(group / "summary" / "results_filter_mce.csv")
     assert mce.loc[mce["it_noise"] == 0, ["it_noise_alpha", "it_noise_scale"]].eq(0.0).all().all()
-    runs = report.run_table(group).set_index("id")
+    runs = run_table(group).set_index("id")
     noise_free = runs.loc["noise0_mom0.0_width50_seed1"]
     assert (noise_free["iterate_noise_alpha"], noise_free["iterate_noise_scale"]) == (1.75, 1.0)  # runs.csv's
     assert noise_free["pruning_ratio"] == 0.25 and noise_free["status"] == "converged"
@@ -177,9 +209,9 @@ def test_noise_free_rows_join_their_runs_csv_configuration(tmp_path):
 
 def test_a_run_whose_analysis_failed_is_named_with_status_error(tmp_path):
     group = make_group(tmp_path, [spec(seed=1), spec(seed=2, analysis="error", error="CUDA out of memory")])
-    row = report.summary_table(report.run_table(group)).iloc[0]
-    assert row["seeds_converged"] == "1/2" and row["not_counted"] == "seed 2: error"
-    report.write_report(group)
+    row = summary_table(run_table(group)).iloc[0]
+    assert row["seeds_counted"] == "1/2 (converged 1)" and row["not_counted"] == "seed 2: error"
+    write_report(group)
     per_seed = markdown_rows(group / "tables" / "pruning_per_seed.md")
     assert per_seed[1]["status"] == "error" and per_seed[1]["error"] == "CUDA out of memory"
     assert per_seed[1]["pruning ratio at mce 0.1"] == "–"
@@ -189,12 +221,12 @@ def test_runs_no_longer_in_runs_csv_are_left_out(tmp_path):
     group = make_group(tmp_path, [spec(seed=1), spec(seed=2)])
     runs = pd.read_csv(group / "runs.csv")
     runs[runs["seed"] == 1].to_csv(group / "runs.csv", index=False)  # seed 2 dropped from the grid
-    assert report.run_table(group)["seed"].tolist() == [1]
+    assert run_table(group)["seed"].tolist() == [1]
 
 
 def test_tables_state_the_test_set_size_and_what_one_image_is_worth(tmp_path):
     group = make_group(tmp_path, [spec(seed=1)])
-    report.write_report(group)
+    write_report(group)
     for name in ("pruning_summary.md", "pruning_per_seed.md", "verdict.md"):
         text = (group / "tables" / name).read_text()
         assert "Test set of digits: 360 images; one image is 0.28 points of accuracy." in text
@@ -204,145 +236,138 @@ def test_tables_state_the_test_set_size_and_what_one_image_is_worth(tmp_path):
 def test_per_seed_table_has_stability_and_equal_accuracy_columns(tmp_path):
     group = make_group(tmp_path, [spec(seed=1, steps=1150, max_loss=1834.5, before=96.0, pruned=94.5,
                                        within=0.42, within_noiseless=0.38, hill=1.37, block=1.81)])
-    report.write_report(group)
+    write_report(group)
     [row] = markdown_rows(group / "tables" / "pruning_per_seed.md")
     assert row["steps"] == "1150" and row["max train loss / initial"] == "1,834.5"
     assert row["test acc before pruning (%)"] == "96.0" and row["pruned test acc at mce 0.1 (%)"] == "94.5"
     assert row["accuracy change at mce 0.1 (points)"] == "-1.5"
-    assert row["fraction prunable within 1 pt of own acc"] == "0.42"
-    assert row["fraction prunable within 1 pt of no noise's median"] == "0.38"
+    assert row["share of units removable within 1 pt of own acc"] == "0.42"
+    assert row["share of units removable within 1 pt of no noise's median"] == "0.38"
     assert (row["Hill α̂"], row["block α̂"]) == ("1.37", "1.81")
 
 
 # ---------------------------------------------------------------- verdict
 
-@pytest.mark.parametrize("noisy, noise_free, expected", [
-    ([0.30, 0.40, 0.50], [0.10, 0.12, 0.14], verdict.BETTER),  # m0 = 0.12; all three above
-    ([0.02, 0.04, 0.06], [0.10, 0.12, 0.14], verdict.WORSE),
-    ([0.10, 0.12, 0.20], [0.10, 0.12, 0.14], verdict.UNCLEAR),  # median 0.12 = m0
-    ([0.10, 0.20], [0.10, 0.12, 0.14], verdict.UNCLEAR),  # median 0.15 > m0, but one above and one below
-    ([0.10, 0.20, 0.30, 0.40], [0.12, 0.12], verdict.BETTER),  # median 0.25; three above, one below
-    ([0.90], [0.10, 0.12, 0.14], verdict.TOO_FEW),
-])
-def test_equal_accuracy_rule_on_hand_cases(noisy, noise_free, expected):
-    assert verdict.equal_accuracy_outcome(np.array(noisy), np.array(noise_free)) == expected
-
-
 def verdict_group(tmp_path, noisy_settings):
-    """No noise at width 50 (fractions within 1 pt of its median acc 0.10, 0.12, 0.14; mce ratio 0.1) and noisy
-    settings {sigma: (fractions within 1 pt of no noise's median, mce ratios)}, three seeds each."""
-    specs = [spec(seed=s, within=0.5, within_noiseless=w, ratio=0.1) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
+    """No noise at width 50 (shares removable within 1 pt 0.10, 0.12, 0.14 for seeds 1, 2, 3; mce ratio 0.1;
+    unpruned accuracy 95 each, the reference) and noisy settings {sigma: (shares removable, mce ratios)}, seeds
+    1, 2, 3, unpruned accuracy 95: every seed's share is the same within its own accuracy and within no noise's."""
+    specs = [spec(seed=s, within=w, ratio=0.1) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
     for sigma, (within, ratios) in noisy_settings.items():
-        specs += [spec(noise=1, sigma=sigma, seed=s, within_noiseless=w, ratio=r)
-                  for s, w, r in zip((1, 2, 3), within, ratios)]
+        specs += [spec(noise=1, sigma=sigma, seed=s, within=w, ratio=r) for s, w, r in zip((1, 2, 3), within, ratios)]
     group = make_group(tmp_path, specs)
-    report.write_report(group)
+    write_report(group)
     return (group / "tables" / "verdict.md").read_text()
+
+
+def frontier_rows(text: str) -> list[dict]:
+    return markdown_rows(section(text, "## At equal accuracy: the frontier"))
 
 
 def test_verdict_says_noise_is_better(tmp_path):
     text = verdict_group(tmp_path, {0.1: ((0.30, 0.40, 0.50), (0.5, 0.6, 0.7))})
     assert text.startswith("# Verdict: grp (digits)\n")
-    assert ("**At equal accuracy noise beats no noise in this group: better in its one decided comparison, with "
-            "more columns prunable within 1 point of no noise's median accuracy.**") in text
-    assert "Every gain in pruning ratio at mce 0.1 (1) is matched at equal accuracy." in text
-    [row] = markdown_rows(tmp_path / "grp" / "tables" / "verdict.md")
-    assert row["pruning ratio at mce 0.1: noise"] == "0.600 (0.500–0.700, n=3)"
-    assert row["pruning ratio at mce 0.1: no noise"] == "0.100 (0.100–0.100, n=3)"
-    assert row["fraction prunable within 1 pt of no noise's median: noise"] == "0.40 (0.30–0.50, n=3)"
-    assert row["fraction prunable within 1 pt of no noise's median: no noise"] == "0.12 (0.10–0.14, n=3)"
-    assert row["accuracy change at mce 0.1 (points): noise"] == "-1.0 (-1.0 to -1.0, n=3)"  # 94 - 95 each
-    assert row["at equal accuracy"] == "better" and row["seeds converged (noise / no noise)"] == "3/3 / 3/3"
-    assert verdict.RULE in text
+    assert ("**1 noisy configurations against no noise, 3 seed pairs. Unpruned accuracy with noise: not clearly "
+            "different in 1 of 1. Units removable within 1 pt of the run's own accuracy: more in 1 of 1. Within 1 pt "
+            "of no noise's accuracy: more in 1 of 1; median floor 0% of noisy seeds. Pruning ratio at mce 0.1: "
+            "higher in 1 of 1.**") in text
+    [cost] = markdown_rows(text)  # cost and the paper's criterion first
+    assert cost == {"setting": "type 1, α=1.75, σ=0.1", "width": "50", "pairs": "3", "no noise's acc (%)": "95.0",
+                    "unpruned: noise − no noise (pts)": "+0.0", "cost": "≈",
+                    "pruning ratio at mce 0.1": "0.60 / 0.10 ▲"}
+    [frontier] = frontier_rows(text)  # pairs (0.30, 0.10), (0.40, 0.12), (0.50, 0.14): medians 0.40 and 0.12
+    assert frontier["floor"] == "0%" and frontier["column pruning"] == "0.40 / 0.12 ▲"
+    assert frontier["entrywise pruning"] == "0.70 / 0.70 ≈" and frontier["singular-value truncation"] == "0.20 / 0.20 ≈"
+    assert PAIRED_RULE in text
 
 
-def test_verdict_says_noise_is_worse_and_that_the_mce_gain_is_not_matched(tmp_path):
+def test_verdict_says_noise_is_worse_beside_its_gain_in_pruning_ratio(tmp_path):
+    """Noise prunes more at mce 0.1 but removes less at equal accuracy: both are said, neither hides the other."""
     text = verdict_group(tmp_path, {0.1: ((0.02, 0.04, 0.06), (0.5, 0.6, 0.7))})
-    assert "**At equal accuracy noise does not beat no noise in this group: worse in its one decided comparison" in text
-    assert ("The gain in pruning ratio at mce 0.1 is not matched at equal accuracy in 1 of the 1 comparisons "
-            "where noise prunes more at mce (type 1, α=1.75, σ=0.1, width 50).") in text
+    assert ("Within 1 pt of no noise's accuracy: fewer in 1 of 1; median floor 0% of noisy seeds. Pruning ratio at "
+            "mce 0.1: higher in 1 of 1.**") in text
+    assert frontier_rows(text)[0]["column pruning"] == "0.04 / 0.12 ▼"
 
 
 def test_verdict_says_mixed(tmp_path):
     text = verdict_group(tmp_path, {0.1: ((0.30, 0.40, 0.50), (0.5, 0.6, 0.7)),
                                     1.0: ((0.02, 0.04, 0.06), (0.05, 0.06, 0.07))})
-    assert ("**At equal accuracy the picture is mixed, with no clear overall difference: of 2 decided comparisons "
-            "noise is better in 1, worse in 1 and not clearly different in 0.**") in text
-    assert "Every gain in pruning ratio at mce 0.1 (1) is matched at equal accuracy." in text  # σ=1 prunes less
-    outcomes = [r["at equal accuracy"] for r in markdown_rows(tmp_path / "grp" / "tables" / "verdict.md")]
-    assert outcomes == ["better", "worse"]
+    assert "2 noisy configurations against no noise, 6 seed pairs." in text
+    assert "Within 1 pt of no noise's accuracy: fewer in 1, more in 1 of 2;" in text
+    assert "Pruning ratio at mce 0.1: lower in 1, higher in 1 of 2." in text  # σ=1 prunes less: 0.06 against 0.1
+    assert [r["column pruning"][-1] for r in frontier_rows(text)] == ["▲", "▼"]
 
 
-def test_verdict_says_mostly_worse_when_most_comparisons_are(tmp_path):
-    """σ 0.1 and 0.5 prune less than no noise at equal accuracy, σ 1 more: worse in 2 of 3 is a majority."""
+def test_verdict_counts_most_comparisons_first(tmp_path):
+    """σ 0.1 and 0.5 remove less than no noise at equal accuracy, σ 1 more: fewer in 2 of 3 is said first."""
     text = verdict_group(tmp_path, {0.1: ((0.02, 0.04, 0.06), (0.5, 0.6, 0.7)),
-                                    0.5: ((0.01, 0.02, 0.03), (0.5, 0.6, 0.7)),
-                                    1.0: ((0.80, 0.85, 0.90), (0.5, 0.6, 0.7))})
-    assert ("**At equal accuracy noise mostly does not beat no noise in this group: worse in 2 of 3 decided "
-            "comparisons, better in 1 and not clearly different in 0.**") in text
+                                    0.5: ((0.00, 0.02, 0.04), (0.5, 0.6, 0.7)),
+                                    1.0: ((0.80, 0.84, 0.90), (0.5, 0.6, 0.7))})
+    assert "Within 1 pt of no noise's accuracy: fewer in 2, more in 1 of 3;" in text
 
 
 def test_one_baseline_pools_no_noise_runs_that_differ_only_in_an_unused_noise_flag(tmp_path):
-    """No noise at σ=1 (accuracies 90, 94) and at σ=0.5 (95, 97): σ is unused without noise, so they are one
-    baseline of 4 seeds, reference median 94.5. The verdict makes one comparison against it (not one per σ),
-    the analysis' reference for the noisy run is the same 94.5, and the figure draws one threshold at 93.5."""
-    specs = ([spec(seed=s, before=b, within_noiseless=w) for s, b, w in ((1, 90.0, 0.10), (2, 94.0, 0.12))]
-             + [spec(seed=s, before=b, within_noiseless=w, unused_sigma=0.5)
-                for s, b, w in ((3, 95.0, 0.14), (4, 97.0, 0.16))]
-             + [spec(noise=1, seed=s, before=93.0, within_noiseless=0.4) for s in (1, 2, 3)])
+    """No noise at σ=1 (seeds 1, 2: accuracies 90, 94) and at σ=0.5 (seeds 3, 4: 95, 97): σ is unused without
+    noise, so they are one baseline of 4 seeds, reference median 94.5. The verdict makes one comparison against
+    it (not one per σ), the analysis' reference for the noisy run is the same 94.5, and the figure draws one
+    threshold at 93.5. Noise (94 each, above the line) removes 0.4 within 1 pt of it; no noise's seed 1 (90) is
+    below it and scores 0, seeds 2 and 3 remove 0.12 and 0.14: pairs 0.4−0, 0.4−0.12, 0.4−0.14."""
+    specs = ([spec(seed=s, before=b, within=w) for s, b, w in ((1, 90.0, 0.10), (2, 94.0, 0.12))]
+             + [spec(seed=s, before=b, within=w, unused_sigma=0.5) for s, b, w in ((3, 95.0, 0.14), (4, 97.0, 0.16))]
+             + [spec(noise=1, seed=s, before=94.0, within=0.4) for s in (1, 2, 3)])
     group = make_group(tmp_path, specs)
-    runs = report.run_table(group)
-    [comparison] = verdict.comparisons(runs)
-    assert sorted(comparison.noise_free["seed"]) == [1, 2, 3, 4]
+    runs = run_table(group)
+    [comparison] = comparisons(runs)
+    assert sorted(comparison.baseline["seed"]) == [1, 2, 3, 4]
     assert comparison.reference == 94.5
-    assert comparison.outcome == verdict.BETTER  # 0.4 against the pooled median 0.13
-    report.write_report(group)
-    [row] = markdown_rows(group / "tables" / "verdict.md")
-    assert row["compared with"] == "no noise, iterate_noise_scale=0.5 + no noise, iterate_noise_scale=1"
-    assert row["no noise's median test acc (%)"] == "94.50"
-    assert row["seeds converged (noise / no noise)"] == "3/3 / 4/4"
-    assert row["fraction prunable within 1 pt of no noise's median: no noise"] == "0.13 (0.10–0.16, n=4)"
+    assert [run.seed for run, _ in comparison.pairs()] == [1, 2, 3]
+    write_report(group)
+    text = (group / "tables" / "verdict.md").read_text()
+    [cost] = markdown_rows(text)
+    assert cost["no noise's acc (%)"] == "94.5" and cost["pairs"] == "3"
+    assert cost["unpruned: noise − no noise (pts)"] == "+0.0"  # 94 − 90, 94 − 94, 94 − 95: median 0
+    [frontier] = frontier_rows(text)
+    assert frontier["column pruning"] == "0.40 / 0.12 ▲" and frontier["floor"] == "0%"
 
     analysed = [Run(run_id(s), group / run_id(s), asdict(config(s)), s["status"]) for s in specs]
     unpruned = {run_id(s): s["before"] for s in specs}
     assert noiseless_reference(analysed[-1], analysed, unpruned) == 94.5
 
-    fig = figures.accuracy_vs_pruned_figure(runs, report.read_sweep(group, runs["id"]), "grp (digits)")
+    fig = figures.accuracy_vs_pruned_figure(runs, read_sweep(group, runs["id"]), "grp (digits)")
     [threshold] = [line for line in fig.axes[0].lines if line.get_linestyle() == "--"]
     assert threshold.get_ydata()[0] == 93.5
     assert threshold.get_label() == ("1 pt below no noise, iterate_noise_scale=0.5 + no noise, "
                                      "iterate_noise_scale=1's median")
 
 
-def test_too_few_converged_seeds_are_undecided_never_unmatched(tmp_path):
-    """σ=0.1: three converged seeds, better and pruning more at mce. σ=1: one converged seed of three, pruning
-    more at mce: undecided on both counts, and not counted among the gains that are not matched."""
-    specs = [spec(seed=s, within_noiseless=w, ratio=0.1) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
-    specs += [spec(noise=1, sigma=0.1, seed=s, within_noiseless=0.4, ratio=0.5) for s in (1, 2, 3)]
-    specs += [spec(noise=1, sigma=1.0, seed=s, within_noiseless=0.02, ratio=0.9,
+def test_too_few_seed_pairs_are_undecided(tmp_path):
+    """σ=0.1: three counted seeds, better. σ=1: one counted seed of three: one pair, too few to decide."""
+    specs = [spec(seed=s, within=w, ratio=0.1) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
+    specs += [spec(noise=1, sigma=0.1, seed=s, within=0.4, ratio=0.5) for s in (1, 2, 3)]
+    specs += [spec(noise=1, sigma=1.0, seed=s, within=0.02, ratio=0.9,
                    status="converged" if s == 1 else "diverged") for s in (1, 2, 3)]
     group = make_group(tmp_path, specs)
-    found = verdict.comparisons(report.run_table(group))
-    assert [(c.outcome, c.mce_gain) for c in found] == [(verdict.BETTER, True), (verdict.TOO_FEW, None)]
-    assert verdict.mce_sentence(found) == (
-        "Every gain in pruning ratio at mce 0.1 (1) is matched at equal accuracy. "
-        "Undecided (too few converged seeds): type 1, α=1.75, σ=1, width 50.")
-    assert verdict.group_sentence(found).startswith(
-        "At equal accuracy noise beats no noise in this group: better in its one decided comparison "
-        "(1 more undecided, see the table)")
-    report.write_report(group)
-    rows = markdown_rows(group / "tables" / "verdict.md")
-    assert [r["at equal accuracy"] for r in rows] == ["better", "too few converged seeds"]
+    write_report(group)
+    frame = pd.read_csv(group / "tables" / "comparisons.csv")
+    columns = frame[frame["compressor"] == "columns"]
+    assert columns["pairs"].tolist() == [3, 1]
+    assert columns["outcome"].tolist() == [BETTER, TOO_FEW] and columns["mce_outcome"].tolist() == [BETTER, TOO_FEW]
+    text = (group / "tables" / "verdict.md").read_text()
+    assert "2 noisy configurations against no noise, 4 seed pairs, 1 undecided." in text  # said once
+    assert "Within 1 pt of no noise's accuracy: more in 1 of 1;" in text
+    assert [r["column pruning"] for r in frontier_rows(text)] == ["0.40 / 0.12 ▲", TOO_FEW]
 
 
 def test_verdict_without_a_no_noise_configuration_says_so(tmp_path):
     text = verdict_group(tmp_path, {})  # no noisy settings at all
-    assert "the group has no noisy configuration" in text
+    assert "**No noisy configuration in this group: nothing to compare.**" in text
     group = make_group(tmp_path / "other", [spec(mom=0.0, seed=s) for s in (1, 2)]
                        + [spec(noise=1, mom=0.9, seed=s) for s in (1, 2)])  # no noise only at another momentum
-    report.write_report(group)
+    write_report(group)
     text = (group / "tables" / "verdict.md").read_text()
-    assert "could be decided in this group (no no-noise configuration to compare with)" in text
+    assert ("1 noisy configurations against no noise, 0 seed pairs, 1 undecided. Unpruned accuracy with noise: "
+            "undecided everywhere.") in text
+    assert [r["cost"] for r in markdown_rows(text)] == ["no baseline"]
 
 
 # ---------------------------------------------------------------- figures
@@ -365,8 +390,8 @@ def figure_group(tmp_path):
 
 
 def inputs(group):
-    runs = report.run_table(group)
-    return runs, report.read_sweep(group, runs["id"]), report.read_column_norms(group, runs["id"])
+    runs = run_table(group)
+    return runs, read_sweep(group, runs["id"]), read_column_norms(group, runs["id"])
 
 
 def solid_and_dotted(ax):
@@ -393,13 +418,13 @@ def test_accuracy_vs_pruned_fraction_figure(figure_group):
     # lowest mce point 87.0 (type 1, seed 3, width 30) minus 3; highest accuracy 98 (seed 3, no noise) plus 1.5
     assert ax30.get_ylim() == pytest.approx((84.0, 99.5))
     labels = [t.get_text() for t in ax50.get_legend().get_texts()]
-    assert labels == ["no noise: median of 2 converged", "type 1, α=1.75, σ=0.1: median of 2 converged",
+    assert labels == ["no noise: median of 2 counted", "type 1, α=1.75, σ=0.1: median of 2 counted",
                       "1 pt below no noise's median"]
 
 
 def test_training_stability_figure(figure_group):
-    runs = report.run_table(figure_group)
-    histories = report.read_histories(figure_group, runs)
+    runs = run_table(figure_group)
+    histories = read_histories(figure_group, runs)
     fig = figures.training_stability_figure(runs, histories, "grp (digits)")
     assert fig.get_suptitle() == "grp (digits): training stability at width 50, every seed"
     assert [ax.get_title() for ax in fig.axes] == ["no noise", "type 1, α=1.75, σ=0.1"]
@@ -433,7 +458,7 @@ def test_column_norms_figure(figure_group):
 
 
 def test_width_figure(figure_group):
-    runs = report.run_table(figure_group)
+    runs = run_table(figure_group)
     fig = figures.width_figure(runs, "grp (digits)")
     assert "grp (digits)" in fig.get_suptitle()
     ratio_ax, acc_ax = fig.axes
@@ -481,9 +506,9 @@ def assert_png(path):
 
 
 def test_write_report_writes_the_verdict_first_then_tables_and_figures(figure_group):
-    written = report.write_report(figure_group)
+    written = write_report(figure_group)
     assert [p.name for p in written] == [
-        "verdict.md", "pruning_summary.md", "pruning_summary.csv", "pruning_per_seed.md", "pruning_per_seed.csv",
+        "comparisons.csv", "width_trend.csv", "verdict.md", "pruning_summary.md", "pruning_summary.csv", "pruning_per_seed.md", "pruning_per_seed.csv",
         "accuracy_vs_pruned_fraction.png", "training_stability.png", "column_norms.png",
         "pruning_ratio_vs_width.png"]
     for path in written:
@@ -505,16 +530,17 @@ def test_write_report_writes_the_verdict_first_then_tables_and_figures(figure_gr
 def test_missing_inputs_skip_only_their_figures(figure_group, capsys):
     (figure_group / "summary" / "sweep_filter.csv").unlink()
     (figure_group / "summary" / "column_norms.csv.gz").unlink()
-    names = [p.name for p in report.write_report(figure_group)]
-    assert names == ["verdict.md", "pruning_summary.md", "pruning_summary.csv", "pruning_per_seed.md",
-                     "pruning_per_seed.csv", "training_stability.png", "pruning_ratio_vs_width.png"]
+    names = [p.name for p in write_report(figure_group)]
+    assert names == ["comparisons.csv", "width_trend.csv", "verdict.md", "pruning_summary.md", "pruning_summary.csv",
+                     "pruning_per_seed.md", "pruning_per_seed.csv", "training_stability.png",
+                     "pruning_ratio_vs_width.png"]
     out = capsys.readouterr().out
     assert "skipped accuracy_vs_pruned_fraction.png" in out and "skipped column_norms.png" in out
 
 
 def test_runs_without_history_are_named(tmp_path, capsys):
     group = make_group(tmp_path, [spec(seed=1), spec(seed=2, status="pending")])
-    assert "training_stability.png" in [p.name for p in report.write_report(group)]
+    assert "training_stability.png" in [p.name for p in write_report(group)]
     assert "noise0_mom0.0_width50_seed2 (pending)" in capsys.readouterr().out
 
 
@@ -522,56 +548,55 @@ def test_the_csvs_of_the_given_pruning_type_are_read_and_no_others(tmp_path, cap
     group = make_group(tmp_path, [spec(seed=1, ratio=0.33)])
     for name in ("results_{}_mce.csv", "sweep_{}.csv"):
         (group / "summary" / name.format("filter")).rename(group / "summary" / name.format("kernel"))
-    default = report.run_table(group)  # the group's default, filter: absent, so nothing is analysed
+    default = run_table(group)  # the group's default, filter: absent, so nothing is analysed
     assert default["status"].tolist() == ["not analysed"] and math.isnan(default["pruning_ratio"].iloc[0])
     assert "no summary/results_filter_mce.csv in grp" in capsys.readouterr().out
     kernel = {"pruning_type": "kernel", "compression_error_metric": "fro_squared"}
-    assert report.run_table(group, kernel)["pruning_ratio"].tolist() == [0.33]
-    sweep = report.read_sweep(group, ["noise0_mom0.0_width50_seed1"], kernel)
+    assert run_table(group, kernel)["pruning_ratio"].tolist() == [0.33]
+    sweep = read_sweep(group, ["noise0_mom0.0_width50_seed1"], kernel, "columns")
     assert sweep["fraction"].tolist() == pytest.approx(FRACTIONS) and sweep["test_acc"].iloc[0] == 95.0
 
 
 def test_no_runs_csv_writes_nothing(tmp_path, capsys):
-    assert report.write_report(tmp_path) == []
+    assert write_report(tmp_path) == []
     assert "no runs.csv" in capsys.readouterr().out
 
 
 def test_provenance_is_a_table_or_says_it_is_missing(tmp_path):
     group = make_group(tmp_path, [spec(seed=1)])
-    rows = markdown_rows(report.provenance_markdown(group))
+    rows = markdown_rows(provenance_markdown(group))
     assert {"field": "git_commit", "value": "abc123"} in rows and {"field": "versions.torch", "value": "2.14"} in rows
     assert {"field": "dirty", "value": "false"} in rows
     (group / "provenance.json").unlink()
-    assert report.provenance_markdown(group).startswith("No `provenance.json` in `grp`")
+    assert provenance_markdown(group).startswith("No `provenance.json` in `grp`")
 
 
-def test_markdown_table_escapes_pipes_and_keeps_cells_as_they_are():
+def test_markdown_table_escapes_pipes_and_keeps_cells_as_they_are_unpadded():
     table = pd.DataFrame({"a": ["x|y", "96.0"], "b": [1, 20]})
-    assert report.markdown_table(table) == "| a    | b   |\n|:-----|:----|\n| x\\|y | 1   |\n| 96.0 | 20  |\n"
+    assert markdown_table(table) == "| a | b |\n| --- | --- |\n| x\\|y | 1 |\n| 96.0 | 20 |\n"
 
 
 def test_noise_labels():
-    assert report.noise_label(0, 1.9, 1.0) == "no noise"
-    assert report.noise_label(1, 1.75, 0.1) == "type 1, α=1.75, σ=0.1"
+    assert noise_label(0, 1.9, 1.0) == "no noise"
+    assert noise_label(1, 1.75, 0.1) == "type 1, α=1.75, σ=0.1"
 
 
-def test_the_verdict_is_given_per_compressor_and_names_those_that_favour_noise(tmp_path):
-    """No noise removes 0.12 (columns), 0.6 (entries), 0.1 (rank) at equal accuracy; noise 0.04, 0.8, 0.1."""
-    specs = [spec(seed=s, within_noiseless=w) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
-    specs += [spec(noise=1, seed=s, within_noiseless=w, entries_noiseless=e, ratio=0.6)
+def test_the_verdict_is_given_per_compressor(tmp_path):
+    """No noise removes 0.10–0.14 (columns), 0.6 (entries), 0.1 (rank) within 1 pt; noise 0.02–0.06, 0.7–0.9, 0.1."""
+    specs = [spec(seed=s, within=w, entries_within=0.6, rank_within=0.1) for s, w in zip((1, 2, 3), (0.10, 0.12, 0.14))]
+    specs += [spec(noise=1, seed=s, within=w, entries_within=e, rank_within=0.1, ratio=0.6)
               for s, w, e in zip((1, 2, 3), (0.02, 0.04, 0.06), (0.7, 0.8, 0.9))]
-    report.write_report(make_group(tmp_path, specs))
+    write_report(make_group(tmp_path, specs))
     text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
-    assert "- Under column pruning: At equal accuracy noise does not beat no noise in this group" in text
-    assert "- Under entrywise magnitude pruning: At equal accuracy noise beats no noise in this group" in text
-    assert "- Under singular-value truncation: At equal accuracy the picture is mixed" in text  # 0.1 against 0.1
-    assert "- Compressors that favour noise at equal accuracy: entrywise magnitude pruning." in text
-    section = text[text.index("## Three compressors"):]
-    rows = markdown_rows(section)
-    assert [(r["compressor"], r["at equal accuracy"]) for r in rows] == [
-        ("column pruning", "worse"), ("entrywise magnitude pruning", "better"),
-        ("singular-value truncation", "no clear difference")]
-    assert rows[1]["removable within 1 pt of no noise's median: noise"] == "0.80 (0.70–0.90, n=3)"
+    assert ("- Column pruning: within 1 pt of the run's own accuracy noise removes less in 1 of 1; within 1 pt of no "
+            "noise's accuracy less in 1 of 1.\n") in text
+    assert ("- Entrywise pruning: within 1 pt of the run's own accuracy noise removes more in 1 of 1; within 1 pt of "
+            "no noise's accuracy more in 1 of 1.\n") in text
+    assert ("- Singular-value truncation: within 1 pt of the run's own accuracy noise removes not clearly different "
+            "in 1 of 1;") in text  # 0.1 against 0.1
+    [robustness] = markdown_rows(section(text, "## Robustness to pruning"))
+    assert (robustness["column pruning"], robustness["entrywise pruning"], robustness["singular-value truncation"]) \
+        == ("0.04 / 0.12 ▼", "0.80 / 0.60 ▲", "0.10 / 0.10 ≈")
     assert "No noisy setting of this group has 3 or more widths" in text  # one width: no trend
 
 
@@ -579,16 +604,22 @@ def test_three_widths_give_the_trend_sentences_and_figures(tmp_path):
     """Noise's gap under columns narrows from -0.3 to -0.1 over widths 50, 100, 200 (identical seeds)."""
     specs = []
     for width, gap in ((50, -0.3), (100, -0.2), (200, -0.1)):
-        specs += [spec(seed=s, width=width, within_noiseless=0.5) for s in (1, 2, 3)]
-        specs += [spec(noise=1, seed=s, width=width, within_noiseless=0.5 + gap) for s in (1, 2, 3)]
-    written = report.write_report(make_group(tmp_path, specs))
+        specs += [spec(seed=s, width=width, within=0.5) for s in (1, 2, 3)]
+        specs += [spec(noise=1, seed=s, width=width, within=0.5 + gap) for s in (1, 2, 3)]
+    written = write_report(make_group(tmp_path, specs))
+    trend_rows = pd.read_csv(tmp_path / "grp" / "tables" / "width_trend.csv")
+    columns = trend_rows[trend_rows["compressor"] == "columns"].iloc[0]
+    assert columns["sentence"].startswith(
+        "Column pruning, type 1, α=1.75, σ=0.1 (stop at 99 %): the gap to no noise narrows with width, from "
+        "−0.30 at width 50 to −0.10 at width 200 (slope +0.100 per doubling")
+    assert columns["sentence"].endswith("it would close near width 400, within 2× the widest width measured.")
     text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
-    assert ("Column pruning, type 1, α=1.75, σ=0.1 (stop at 99 %): the gap to no noise narrows with width, from "
-            "−0.30 at width 50 to −0.10 at width 200 (slope +0.100 per doubling") in text
-    assert "it would close near width 400, within 2× the widest width measured." in text
+    [shown] = [row for row in markdown_rows(section(text, "## The gap at equal accuracy against width"))
+               if row["compressor"] == "columns"]
+    assert (shown["widths (pairs)"], shown["gap, narrowest"], shown["outcome"]) == ("50–200 (9)", "−0.30", "narrows")
     names = {path.name for path in written}
     assert {"equal_accuracy_vs_width.png", "equal_accuracy_gap_vs_width.png"} <= names
-    assert report.run_table(tmp_path / "grp")["arm"].unique().tolist() == ["stop at 99 %"]
+    assert run_table(tmp_path / "grp")["arm"].unique().tolist() == ["stop at 99 %"]
 
 
 def test_an_arm_whose_lr_falls_as_one_over_width_shares_the_narrower_runs(tmp_path):
@@ -596,22 +627,23 @@ def test_an_arm_whose_lr_falls_as_one_over_width_shares_the_narrower_runs(tmp_pa
     reads the lr-0.05 runs at 50 and 100. Gaps -0.3, -0.2 at lr 0.05, then -0.1 at width 200."""
     specs = []
     for width, gap, lr in ((50, -0.3, 0.05), (100, -0.2, 0.05), (200, -0.1, 0.025)):
-        specs += [spec(seed=s, width=width, within_noiseless=0.5, lr=lr) for s in (1, 2, 3)]
-        specs += [spec(noise=1, seed=s, width=width, within_noiseless=0.5 + gap, lr=lr) for s in (1, 2, 3)]
-    report.write_report(make_group(tmp_path, specs))
-    runs = report.run_table(tmp_path / "grp")
-    assert report.lr_anchor(runs) == 100
+        specs += [spec(seed=s, width=width, within=0.5, lr=lr) for s in (1, 2, 3)]
+        specs += [spec(noise=1, seed=s, width=width, within=0.5 + gap, lr=lr) for s in (1, 2, 3)]
+    write_report(make_group(tmp_path, specs))
+    runs = run_table(tmp_path / "grp")
+    assert lr_anchor(runs) == 100
     assert sorted(runs["arm"].unique()) == ["stop at 99 %", "stop at 99 %, lr ∝ 1/width beyond 100"]
     assert set(runs["setting_label"]) == {"no noise, stop at 99 %", "type 1, α=1.75, σ=0.1, stop at 99 %",
                                           "no noise, stop at 99 %, lr ∝ 1/width beyond 100",
                                           "type 1, α=1.75, σ=0.1, stop at 99 %, lr ∝ 1/width beyond 100"}
-    widths = report.trend_runs(runs)
+    widths = trend_runs(runs)
     scaled = widths[widths["arm"] == "stop at 99 %, lr ∝ 1/width beyond 100"]
     assert scaled["width"].unique().tolist() == [50, 100, 200] and len(scaled) == 18
     assert widths["arm"].unique().tolist() == ["stop at 99 %", "stop at 99 %, lr ∝ 1/width beyond 100"]
-    text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
+    trend_rows = pd.read_csv(tmp_path / "grp" / "tables" / "width_trend.csv")
     assert ("Column pruning, type 1, α=1.75, σ=0.1, stop at 99 %, lr ∝ 1/width beyond 100: the gap to no noise "
-            "narrows with width, from −0.30 at width 50 to −0.10 at width 200") in text
+            "narrows with width, from −0.30 at width 50 to −0.10 at width 200") in "\n".join(trend_rows["sentence"])
+    text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
     assert "train at lr 0.05 · 100 / width; up to width 100" in text
 
 
@@ -622,4 +654,4 @@ def test_an_arm_whose_lr_falls_as_one_over_width_shares_the_narrower_runs(tmp_pa
                                          ((0.05, 0.1, 0.1), None)])
 def test_the_lr_anchor_is_found_only_for_a_1_over_width_fall(tmp_path, lrs, anchor):
     specs = [spec(seed=1, width=w, lr=lr) for w, lr in zip((50, 100, 200), lrs)]
-    assert report.lr_anchor(report.run_table(make_group(tmp_path, specs))) == anchor
+    assert lr_anchor(run_table(make_group(tmp_path, specs))) == anchor
