@@ -19,6 +19,7 @@ from htsgd.core.evaluate import evaluate
 from htsgd.core.prune import PRUNING_CRITERIA, prune_model
 from htsgd.core.train import train
 from htsgd.reader import explore
+from htsgd.reader.explore import live_trainer, networks, records
 from htsgd.record import names
 from htsgd.record.trained_run import train_in_folder
 
@@ -48,6 +49,11 @@ def record(tmp_path_factory, digits):
     return results, analysed
 
 
+def record_explorer(results: Path, **kwargs) -> explore.RecordExplorer:
+    """The explorer of a test record, on the CPU."""
+    return explore.RecordExplorer(results, **SMALL, **kwargs)
+
+
 def files(folder: Path) -> dict:
     return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))}
 
@@ -55,21 +61,21 @@ def files(folder: Path) -> dict:
 def test_slider_gives_the_sweep_accuracy(record):
     """Picking a run in the dropdowns, then a fraction on the slider: exactly the analysis' sweep at that fraction."""
     results, analysed = record
-    explorer = explore.RecordExplorer(results, **SMALL)
+    explorer = record_explorer(results)
     assert list(explorer.group.options) == ["tiny"]
     explorer.group.value = "tiny"  # the dropdown's callback fills the runs and shows the first
     assert explorer.loaded.run_id == next(iter(RUNS)) and explorer.loaded.source == "weights"
     for run_id in RUNS:
         explorer.run.value = run_id
         assert explorer.loaded.run_id == run_id
-        assert explorer.loaded.settings == {"pruning_type": "filter", "compression_error_metric": "fro_squared"}
+        assert explorer.settings == {"pruning_type": "filter", "compression_error_metric": "fro_squared"}
         sweep = {point["fraction"]: point for point in analysed[run_id]["sweep"] if point["compressor"] == "columns"}
         for fraction in (0.1, 0.0, 0.5, 0.9, 1.0):
             explorer.prune.slider.value = fraction
             point = explorer.prune.point
             removed = point["columns_removed"] / point["columns"]  # one hidden layer: the share of its weights
             assert (point["test_acc"], removed) == (sweep[fraction]["test_acc"], sweep[fraction]["removed"])
-            written = explorer.prune.reference["sweep"][explore.amount_key(fraction)]  # summary/sweep_filter.csv
+            written = explorer.prune.reference["sweep"][records.amount_key(fraction)]  # summary/sweep_filter.csv
             assert (written["test_acc"], written["removed"]) == (point["test_acc"], removed)
             assert f"test {point['test_acc']:.2f} %" in explorer.prune.text.value
             assert bytes(explorer.prune.figure.value).startswith(b"\x89PNG")
@@ -78,7 +84,7 @@ def test_slider_gives_the_sweep_accuracy(record):
 def test_mce_point_is_the_analysis_row(record):
     """The mce point shown beside the slider, and the slider under the mce criterion, are the analysis' rows."""
     results, analysed = record
-    explorer = explore.RecordExplorer(results, **SMALL)
+    explorer = record_explorer(results)
     for run_id in RUNS:
         explorer.select("tiny", run_id)
         rows = {row["criterion_ratio"]: row for row in analysed[run_id]["rows"]["mce"]}
@@ -102,7 +108,7 @@ def test_run_without_weights_is_retrained_on_digits(record, tmp_path):
     for run_id in RUNS:
         (group / run_id / names.WEIGHTS).unlink()
     before = files(group)
-    explorer = explore.RecordExplorer(tmp_path / "results", **SMALL)
+    explorer = record_explorer(tmp_path / "results")
     for run_id in RUNS:
         network = explorer.select("tiny", run_id, fraction=0.5)
         recorded = json.loads((group / run_id / names.METRICS).read_text())
@@ -136,7 +142,7 @@ def test_run_without_weights_elsewhere_says_how(tmp_path):
     assert explorer.select() is None and explorer.loaded is None
     assert "htsgd run params/mnist_group.yaml" in explorer.error and "keep no weights" in explorer.error
     assert html.escape(explorer.error) in explorer.message.value
-    assert not any(key[0] == "mnist" for key in explore._data_cache)
+    assert not any(key[0] == "mnist" for key in networks._data_cache)
     assert explorer.prune.point is None
 
 
@@ -156,7 +162,7 @@ def test_invalid_settings_give_the_config_error(change, text):
     with pytest.raises(ConfigError) as command_line:  # what `htsgd train` raises for the same values
         make_config(live.values(), where="command line")
     assert text in live.error
-    assert live.error == str(command_line.value).replace("command line", explore.WHERE, 1)
+    assert live.error == str(command_line.value).replace("command line", live_trainer.WHERE, 1)
     assert html.escape(live.error) in live.status.value
     live.inputs["iterate_noise"].value, live.inputs["iterate_noise_alpha"].value = 1, 1.5
     live.inputs["iterate_noise_scale"].value, live.inputs["width"].value = 0.01, 16
@@ -186,7 +192,7 @@ def test_live_training_then_pruning(digits):
     settings = {"width": 32, "iterations": 60, "iterate_noise": 2, "iterate_noise_scale": 0.01}
     live = explore.LiveTrainer(fraction=0.3, **SMALL, **settings)
     config = live.start(background=False)
-    assert config == make_config({**explore.LIVE_DEFAULTS, **settings})
+    assert config == make_config({**live_trainer.LIVE_DEFAULTS, **settings})
     plain = train(config, digits, device="cpu", progress=False)
     assert live.result["history"] == plain["history"] == live.history
     assert {k: v for k, v in live.result["metrics"].items() if k not in ("wall_time", "steps_per_second")} == \
@@ -213,12 +219,12 @@ def test_on_evaluation_hook(digits):
 def test_lists_the_committed_record():
     """The committed groups, their runs in runs.csv's order, and the analysis settings their summaries were made with."""
     results = ROOT / "results"
-    assert {"demo", "digits_calibration"} <= set(explore.list_groups(results))
+    assert {"demo", "digits_calibration"} <= set(records.list_groups(results))
     table = pd.read_csv(results / "demo" / names.RUNS_CSV, dtype={"id": str})
-    assert [run_id for run_id, _ in explore.list_runs(results / "demo")] == list(table["id"])
-    settings = explore.analysis_settings(results / "demo")
+    assert [run_id for run_id, _ in records.list_runs(results / "demo")] == list(table["id"])
+    settings = records.analysis_settings(results / "demo")
     assert settings == {"pruning_type": "filter", "compression_error_metric": "fro_squared"}
-    recorded = explore.recorded_analysis(results / "demo", table["id"][0], settings)
+    recorded = records.recorded_analysis(results / "demo", table["id"][0], settings)
     assert len(recorded["sweep"]) == 51 and set(recorded["mce"]) == {0.0, 0.1}
 
 
@@ -248,7 +254,7 @@ def test_notebook_runs_headless(tmp_path):
 
     results = tmp_path / "results"
     shutil.copytree(ROOT / "results" / "demo", results / "demo", ignore=shutil.ignore_patterns(names.WEIGHTS, names.CHECKPOINT))
-    run_dir = results / "demo" / explore.list_runs(results / "demo")[0][0]
+    run_dir = results / "demo" / records.list_runs(results / "demo")[0][0]
     before = files(run_dir)
     out = tmp_path / "explore.ipynb"
     papermill.execute_notebook(str(NOTEBOOK), str(out), parameters={"results_dir": str(results)}, kernel_name="htsgd",
