@@ -81,6 +81,24 @@ def test_divergence_is_a_recorded_outcome(digits, tmp_path):
     assert storage.read_json(tmp_path / "metrics.json")["status"] == "diverged"
 
 
+def test_divergence_between_evaluations_is_caught_at_the_next_loss_check(digits):
+    huge = dataclasses.replace(digits, train_x=digits.train_x * 1e5)  # the loss turns NaN within a few steps
+    result = train(config(lr=0.1, eval_freq=1000), huge, progress=False)
+    assert result["metrics"]["status"] == "diverged" and result["metrics"]["steps"] == train_module.CHECK_EVERY
+    assert [row["step"] for row in result["history"]] == [0, train_module.CHECK_EVERY - 1]
+
+
+def test_stop_test_judges_the_last_evaluation_convergence_first():
+    reached, short = {"train_acc": 90.0}, {"train_acc": 10.0}
+    stop = train_module.stop_test
+    assert stop(config(iterations=10), 10, reached, 12.5) == "converged"  # converging at the cap is converging
+    assert stop(config(iterations=10, train_to_cap=True), 10, reached, 12.5) == "completed"
+    assert stop(config(iterations=10), 10, short, 12.5) == "cap"
+    assert stop(config(iterations=10), 9, short, 12.5) is None
+    assert stop(config(iterations=train_module.NOT_LEARNING_AFTER), train_module.NOT_LEARNING_AFTER, short,
+                12.5) == "not_learning"
+
+
 def test_not_learning_stops_near_chance(digits, monkeypatch):
     monkeypatch.setattr(train_module, "NOT_LEARNING_AFTER", 20)
     blank = dataclasses.replace(digits, train_x=torch.zeros_like(digits.train_x), test_x=torch.zeros_like(digits.test_x))
