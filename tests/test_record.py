@@ -1,4 +1,5 @@
-"""The committed records are what the current code produces, and hold no weights."""
+"""The committed records are what the current code produces, hold no weights, and FINDINGS.md and the README
+say what their reports say."""
 
 import subprocess
 from pathlib import Path
@@ -8,7 +9,8 @@ import pytest
 from htsgd.pipeline.params import load_group
 from htsgd.pipeline.plan import make_plan
 from htsgd.record.digests import ROOT
-from htsgd.record.names import CHECKPOINT, WEIGHTS
+from htsgd.record.names import CHECKPOINT, FINDINGS_END, FINDINGS_MD, FINDINGS_START, WEIGHTS
+from htsgd.report.findings import README_ROOT, findings, readme_block, reported_groups, summary
 
 COMMITTED_GROUPS = ("demo", "digits_calibration", "digits_width", "fashion_calibration", "fashion_width")
 
@@ -38,3 +40,20 @@ def test_committed_record_keeps_no_weights(group):
     files = tracked(f"results/{group}")
     assert files, f"results/{group} is not committed"
     assert not [f for f in files if Path(f).name in (WEIGHTS, CHECKPOINT)]
+
+
+def test_findings_are_what_the_committed_reports_say():
+    """results/FINDINGS.md is generated from every group's tables; edited or left behind by a report, it fails."""
+    assert (ROOT / "results" / FINDINGS_MD).read_text() == findings(ROOT / "results"), \
+        "results/FINDINGS.md differs from the reports: run .venv/bin/htsgd findings --readme README.md"
+
+
+def test_the_readme_findings_block_is_findings_summary():
+    block = readme_block((ROOT / "README.md").read_text())
+    assert block, f"README.md has no {FINDINGS_START} ... {FINDINGS_END} block"
+    assert block == summary(ROOT / "results", README_ROOT), \
+        "README.md's findings differ from FINDINGS.md's: run .venv/bin/htsgd findings --readme README.md"
+
+
+def test_every_committed_group_is_in_the_findings():
+    assert set(COMMITTED_GROUPS) == {group.name for group in reported_groups(ROOT / "results")}

@@ -267,7 +267,7 @@ def frontier_rows(text: str) -> list[dict]:
 def test_verdict_says_noise_is_better(tmp_path):
     text = verdict_group(tmp_path, {0.1: ((0.30, 0.40, 0.50), (0.5, 0.6, 0.7))})
     assert text.startswith("# Verdict: grp (digits)\n")
-    assert ("**1 noisy configurations against no noise, 3 seed pairs. Unpruned accuracy with noise: not clearly "
+    assert ("**1 noisy configuration against no noise, 3 seed pairs. Unpruned accuracy with noise: not clearly "
             "different in 1 of 1. Units removable within 1 pt of the run's own accuracy: more in 1 of 1. Within 1 pt "
             "of no noise's accuracy: more in 1 of 1; median floor 0% of noisy seeds. Pruning ratio at mce 0.1: "
             "higher in 1 of 1.**") in text
@@ -365,7 +365,7 @@ def test_verdict_without_a_no_noise_configuration_says_so(tmp_path):
                        + [spec(noise=1, mom=0.9, seed=s) for s in (1, 2)])  # no noise only at another momentum
     write_report(group)
     text = (group / "tables" / "verdict.md").read_text()
-    assert ("1 noisy configurations against no noise, 0 seed pairs, 1 undecided. Unpruned accuracy with noise: "
+    assert ("1 noisy configuration against no noise, 0 seed pairs, 1 undecided. Unpruned accuracy with noise: "
             "undecided everywhere.") in text
     assert [r["cost"] for r in markdown_rows(text)] == ["no baseline"]
 
@@ -588,12 +588,10 @@ def test_the_verdict_is_given_per_compressor(tmp_path):
               for s, w, e in zip((1, 2, 3), (0.02, 0.04, 0.06), (0.7, 0.8, 0.9))]
     write_report(make_group(tmp_path, specs))
     text = (tmp_path / "grp" / "tables" / "verdict.md").read_text()
-    assert ("- Column pruning: within 1 pt of the run's own accuracy noise removes less in 1 of 1; within 1 pt of no "
-            "noise's accuracy less in 1 of 1.\n") in text
-    assert ("- Entrywise pruning: within 1 pt of the run's own accuracy noise removes more in 1 of 1; within 1 pt of "
-            "no noise's accuracy more in 1 of 1.\n") in text
-    assert ("- Singular-value truncation: within 1 pt of the run's own accuracy noise removes not clearly different "
-            "in 1 of 1;") in text  # 0.1 against 0.1
+    lead = "comparisons in which noise leaves more or less removable within 1 pt of the run's own accuracy: "
+    assert f"- Column pruning, {lead}less in 1 of 1; within 1 pt of no noise's accuracy: less in 1 of 1.\n" in text
+    assert f"- Entrywise pruning, {lead}more in 1 of 1; within 1 pt of no noise's accuracy: more in 1 of 1.\n" in text
+    assert f"- Singular-value truncation, {lead}not clearly different in 1 of 1;" in text  # 0.1 against 0.1
     [robustness] = markdown_rows(section(text, "## Robustness to pruning"))
     assert (robustness["column pruning"], robustness["entrywise pruning"], robustness["singular-value truncation"]) \
         == ("0.04 / 0.12 ▼", "0.80 / 0.60 ▲", "0.10 / 0.10 ≈")

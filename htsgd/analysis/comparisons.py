@@ -114,10 +114,11 @@ class Comparison:
 
 def comparisons(runs: pd.DataFrame) -> list[Comparison]:
     """Every noisy configuration of the run table against its baseline: arm by arm (in the order their narrowest
-    widths appear), then in the table's order."""
+    widths appear), then in the table's order. A configuration is one per arm: `trend_runs` copies runs into a
+    second arm with their flags unchanged."""
     arms = list(dict.fromkeys(runs.sort_values("width", kind="stable")["arm"]))
     found = [Comparison(noisy, baseline_runs(runs, noisy))
-             for _, noisy in runs[runs["noisy"]].groupby("configuration", sort=False)]
+             for _, noisy in runs[runs["noisy"]].groupby(["arm", "configuration"], sort=False)]
     return sorted(found, key=lambda comparison: arms.index(comparison.first["arm"]))
 
 
@@ -132,10 +133,10 @@ def pair_frame(runs: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
     accuracy is already below reference − t."""
     points, records = sweep_points(sweep), []
     for comparison in comparisons(runs):
-        reference = comparison.reference
+        reference, pairs = comparison.reference, comparison.pairs()
         for compressor in COMPRESSORS:
             own = EQUAL_ACCURACY_METRICS[compressor][0]
-            for run, partners in comparison.pairs():
+            for run, partners in pairs:
                 record = {"configuration": run.configuration, "arm": run.arm, "setting_label": run.setting_label,
                           "width": run.width, "compressor": compressor, "seed": run.seed, "noisy_id": run.id,
                           "baseline_id": "+".join(partners["id"]), "reference_acc": reference,
@@ -177,8 +178,8 @@ def comparison_frame(runs: pd.DataFrame, sweep: pd.DataFrame, test_set_size: int
     for comparison in comparisons(runs):
         first = comparison.first
         for compressor in COMPRESSORS:
-            rows = (pairs[(pairs["configuration"] == first["configuration"]) & (pairs["compressor"] == compressor)]
-                    if len(pairs) else pairs)
+            rows = (pairs[(pairs["configuration"] == first["configuration"]) & (pairs["arm"] == first["arm"])
+                          & (pairs["compressor"] == compressor)] if len(pairs) else pairs)
             record = {"setting": first["setting_label"], "arm": first["arm"], "width": first["width"],
                       "compressor": compressor, "noisy_ids": ";".join(rows.get("noisy_id", [])),
                       "baseline_ids": ";".join(rows.get("baseline_id", [])), "pairs": len(rows),

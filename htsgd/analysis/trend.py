@@ -194,14 +194,3 @@ def trend_sentence(row) -> str:
         return (sentence + "; the data do not reach a closing width (the fitted line reaches 0 only beyond "
                 f"{CLOSING_REACH:g}× the widest width measured).")
     return sentence + "."
-
-
-def signed(value: float, decimals: int) -> str:
-    """'+0.06', '−0.58' (a true minus sign). A value that rounds to zero keeps its sign ('−0.00' is just below
-    0); zero itself reads '+0.00'."""
-    return f"{float(value) + 0.0:+.{decimals}f}".replace("-", "−")  # + 0.0 turns −0.0 into 0.0
-
-
-def _round_width(width: float) -> int:
-    """A width to two significant digits: an extrapolation is no more precise than that."""
-    return int(float(f"{width:.2g}"))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.prune import MCE_RATIO
-from .comparisons import BETTER, COMPRESSOR_NAMES, HEADLINE_THRESHOLD, UNCLEAR, WORSE
+from .comparisons import BETTER, COMPRESSOR_NAMES, DECIDED, HEADLINE_THRESHOLD, UNCLEAR, WORSE
 
 HEADLINE_LIMIT = 500  # characters
 HEADLINE_COMPRESSOR = "columns"  # the paper's compressor
@@ -26,7 +26,7 @@ def tally(outcomes) -> dict:
 
 
 def tally_text(outcomes, better: str, worse: str) -> str:
-    """'worse in 5, better in 1, not clearly different in 2 of 8 decided': the decided outcomes, the most
+    """'worse in 5, better in 1, not clearly different in 2 of 8': the decided outcomes, the most
     frequent first; `better` and `worse` are the words for this measure."""
     counts = tally(outcomes)
     decided = counts[BETTER] + counts[WORSE] + counts[UNCLEAR]
@@ -45,25 +45,33 @@ def per_comparison(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline(frame: pd.DataFrame) -> str:
-    """At most HEADLINE_LIMIT characters: the number of comparisons and pairs, then per question where noise
-    stands, under column pruning (the paper's compressor)."""
+    """At most HEADLINE_LIMIT characters (below 100 comparisons): the number of comparisons, pairs and undecided
+    comparisons, then per question where noise stands in the decided ones, under column pruning (the paper's
+    compressor). The undecided are counted once, not after every question, to stay within the limit."""
     rows = per_comparison(frame)
     if rows.empty:
         return "No comparison: the group has no noisy configuration."
     floor = np.nanmedian(rows[f"floor_{HEADLINE_THRESHOLD:g}pt"]) if rows["pairs"].sum() else np.nan
-    text = (f"{len(rows)} noisy configurations against no noise, {int(rows['pairs'].sum())} seed pairs. "
-            f"Unpruned accuracy with noise: {tally_text(rows['unpruned_outcome'], 'higher', 'lower')}. "
+    undecided = tally(rows["outcome"])["undecided"]
+    plural = "s" if len(rows) != 1 else ""
+    text = (f"{len(rows)} noisy configuration{plural} against no noise, {int(rows['pairs'].sum())} seed pairs"
+            + (f", {undecided} undecided. " if undecided else ". ")
+            + f"Unpruned accuracy with noise: {_decided_tally(rows['unpruned_outcome'], 'higher', 'lower')}. "
             f"Units removable within 1 pt of the run's own accuracy: "
-            f"{tally_text(rows['own_1pt_outcome'], 'more', 'fewer')}. "
-            f"Within 1 pt of no noise's accuracy: {tally_text(rows['outcome'], 'more', 'fewer')}")
+            f"{_decided_tally(rows['own_1pt_outcome'], 'more', 'fewer')}. "
+            f"Within 1 pt of no noise's accuracy: {_decided_tally(rows['outcome'], 'more', 'fewer')}")
     text += (f"; median floor {floor:.0%} of noisy seeds. " if np.isfinite(floor) else ". ")
-    text += f"Pruning ratio at mce {MCE_RATIO:g}: {tally_text(rows['mce_outcome'], 'higher', 'lower')}."
+    text += f"Pruning ratio at mce {MCE_RATIO:g}: {_decided_tally(rows['mce_outcome'], 'higher', 'lower')}."
     return text
+
+
+def _decided_tally(outcomes, better: str, worse: str) -> str:
+    return tally_text([outcome for outcome in outcomes if outcome in DECIDED], better, worse)
 
 
 def compressor_sentence(frame: pd.DataFrame, compressor: str) -> str:
     """Robustness and frontier under one compressor, as counts of comparisons."""
     rows = frame[frame["compressor"] == compressor]
-    return (f"{COMPRESSOR_NAMES[compressor].capitalize()}: within 1 pt of the run's own accuracy noise removes "
-            f"{tally_text(rows['own_1pt_outcome'], 'more', 'less')}; within 1 pt of no noise's accuracy "
-            f"{tally_text(rows['outcome'], 'more', 'less')}.")
+    return (f"{COMPRESSOR_NAMES[compressor].capitalize()}, comparisons in which noise leaves more or less removable "
+            f"within 1 pt of the run's own accuracy: {tally_text(rows['own_1pt_outcome'], 'more', 'less')}; within 1 pt "
+            f"of no noise's accuracy: {tally_text(rows['outcome'], 'more', 'less')}.")

@@ -179,9 +179,9 @@ def verdict_markdown(frame: pd.DataFrame, title: str, notes: str, trend_rows: pd
     others = ", ".join(f"{t:g}" for t in THRESHOLDS if t != HEADLINE_THRESHOLD)
     return (
         f"# {title}\n\n**{headline(frame)}**\n\nEach noisy configuration is compared with no noise of the same arm "
-        f"and flags, seed pair by seed pair (terms: [glossary]({GLOSSARY})). Cells read 'noise "
-        "/ no noise (medians over pairs), then the outcome: {SYMBOL_KEY}. Removable shares are fractions of the hidden layer "
-        f"({units}).\n\n"
+        f"and flags, seed pair by seed pair (terms: [glossary]({GLOSSARY})). Cells read 'noise / no noise "
+        f"(medians over pairs), outcome', the outcome for noise: {SYMBOL_KEY}. Removable shares are fractions of the "
+        f"hidden layer ({units}).\n\n"
         "## Cost of training with noise, and the paper's criterion\n\n"
         f"Unpruned test accuracy, and the pruning ratio at mce {MCE_RATIO:g} (share of columns removed while "
         f"their squared norm stays within {MCE_RATIO:.0%} of the layer's).\n\n"
