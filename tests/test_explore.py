@@ -50,8 +50,8 @@ def record(tmp_path_factory, digits):
 
 
 def record_explorer(results: Path, **kwargs) -> explore.RecordExplorer:
-    """The explorer of a test record, on the CPU."""
-    return explore.RecordExplorer(results, **SMALL, **kwargs)
+    """The explorer of a test record, whose params files (none unless a test writes one) lie beside it."""
+    return explore.RecordExplorer(results, params_dir=results.parent / "params", **SMALL, **kwargs)
 
 
 def files(folder: Path) -> dict:
@@ -100,6 +100,31 @@ def test_mce_point_is_the_analysis_row(record):
         assert f"{explorer.prune.mce['fraction_removed'] * 100:.1f} % of hidden columns" in explorer.prune.text.value
 
 
+def test_analysis_settings_come_from_the_params_file(record, tmp_path):
+    """The group's params file says how it was analysed (here the frob metric, whose CSV the summary lacks): the mce
+    point is pruned so; no params file or no `analysis:` key gives the defaults; a bad value is named, not raised."""
+    results = tmp_path / "results"
+    shutil.copytree(record[0], results)
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "tiny.yaml").write_text("seeds: [1]\nanalysis:\n  compression_error_metric: frob\n")
+    explorer = record_explorer(results)
+    network = explorer.select("tiny", "noise0_seed1")
+    assert explorer.settings == {"pruning_type": "filter", "compression_error_metric": "frob"}
+    assert "filter, frob" in explorer.message.value and explorer.prune.reference["mce"] == {}
+    pruned = prune_model(network.model, 0.1, "mce", "frob", "filter")
+    assert explorer.prune.mce["test_acc"] == evaluate(pruned.model, network.data.test_x, network.data.test_y)[1]
+    assert explorer.prune.mce["pruning_ratio"] == pruned.pruning_ratio(True)
+    (params / "tiny.yaml").write_text("seeds: [1]\n")
+    assert records.analysis_settings(params, "tiny") == records.analysis_settings(tmp_path, "tiny") == \
+        {"pruning_type": "filter", "compression_error_metric": "fro_squared"}
+    (params / "tiny.yaml").write_text("analysis: {compression_error_metric: l1}\n")
+    assert explorer.select("tiny", "noise0_seed1") is None and explorer.loaded is None
+    assert explorer.error == (f"{params / 'tiny.yaml'}: analysis.compression_error_metric = 'l1' is not allowed; "
+                              "use one of fro_squared, frob")
+    assert html.escape(explorer.error) in explorer.message.value and explorer.prune.point is None
+
+
 def test_run_without_weights_is_retrained_on_digits(record, tmp_path):
     """A digits run without model.pt is retrained in memory, recorded and retrained accuracy both shown; nothing written."""
     results, analysed = record
@@ -138,7 +163,8 @@ def test_run_without_weights_elsewhere_says_how(tmp_path):
                                                      "train_loss": 0.1, "train_acc": 95.0, "test_loss": 0.2,
                                                      "test_acc": 94.0}))
     pd.DataFrame([{"id": "noise0_seed1", **config, "status": "converged", "error": ""}]).to_csv(group / names.RUNS_CSV, index=False)
-    explorer = explore.RecordExplorer(tmp_path / "results", data_dir=tmp_path / "nodata", device="cpu")
+    explorer = explore.RecordExplorer(tmp_path / "results", data_dir=tmp_path / "nodata", device="cpu",
+                                      params_dir=tmp_path / "params")
     assert explorer.select() is None and explorer.loaded is None
     assert "htsgd run params/mnist_group.yaml" in explorer.error and "keep no weights" in explorer.error
     assert html.escape(explorer.error) in explorer.message.value
@@ -217,13 +243,14 @@ def test_on_evaluation_hook(digits):
 
 
 def test_lists_the_committed_record():
-    """The committed groups, their runs in runs.csv's order, and the analysis settings their summaries were made with."""
+    """The committed groups, their runs in runs.csv's order, and the analysis settings of their params files."""
     results = ROOT / "results"
     assert {"demo", "digits_calibration"} <= set(records.list_groups(results))
     table = pd.read_csv(results / "demo" / names.RUNS_CSV, dtype={"id": str})
     assert [run_id for run_id, _ in records.list_runs(results / "demo")] == list(table["id"])
-    settings = records.analysis_settings(results / "demo")
+    settings = records.analysis_settings(ROOT / "params", "demo")
     assert settings == {"pruning_type": "filter", "compression_error_metric": "fro_squared"}
+    assert records.analysis_settings(ROOT / "params", "digits_calibration") == settings  # given in the file
     recorded = records.recorded_analysis(results / "demo", table["id"][0], settings)
     assert len(recorded["sweep"]) == 51 and set(recorded["mce"]) == {0.0, 0.1}
 

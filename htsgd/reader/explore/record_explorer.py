@@ -22,10 +22,13 @@ CHAOS_NOTE = ("Noisy runs are chaotic: one rounding difference early on grows in
 
 
 class RecordExplorer:
-    """Pick a group and a run of the record, get its network (model.pt, or retrained from config.json), prune it."""
+    """Pick a group and a run of the record, get its network (model.pt, or retrained from config.json), prune it.
 
-    def __init__(self, results_dir="../results", fraction: float = 0.5, data_dir="../data", device=None):
-        self.results_dir = Path(results_dir)
+    The group's analysis settings come from its params file in `params_dir` (`<group>.yaml`, `analysis:`)."""
+
+    def __init__(self, results_dir="../results", fraction: float = 0.5, data_dir="../data", device=None,
+                 params_dir="../params"):
+        self.results_dir, self.params_dir = Path(results_dir), Path(params_dir)
         self.data_dir, self.device = data_dir, device or default_device()
         self.networks: dict = {}  # (group, run) -> RunNetwork: retrained ones are kept in memory, never written
         self.loaded: RunNetwork | None = None
@@ -92,7 +95,7 @@ class RecordExplorer:
         group_dir = self.results_dir / group
         key = (group, run_id)
         try:
-            settings = analysis_settings(group_dir)
+            settings = analysis_settings(self.params_dir, group)
             if key not in self.networks:
                 self.networks[key] = self._load(group_dir, run_id)
         except UserError as err:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...core.config import COMPRESSION_ERROR_METRICS, PRUNING_TYPES
+from ...pipeline.params import read_analysis
 from ...record import names
 
 
@@ -23,13 +23,10 @@ def list_runs(group_dir) -> list[tuple[str, str]]:
     return list(zip(table["id"], table["status"]))
 
 
-def analysis_settings(group_dir) -> dict:
-    """The group's analysis settings, from the summary files its analysis wrote (the defaults without one)."""
-    summary = Path(group_dir) / names.SUMMARY
-    kind = next((t for t in PRUNING_TYPES if (summary / names.sweep_csv(t)).is_file()), PRUNING_TYPES[0])
-    metric = next((m for m in COMPRESSION_ERROR_METRICS if (summary / names.results_csv(kind, "mce", m)).is_file()),
-                  COMPRESSION_ERROR_METRICS[0])
-    return {"pruning_type": kind, "compression_error_metric": metric}
+def analysis_settings(params_dir, group: str) -> dict:
+    """How `htsgd run` analyses the group (pruning_type, compression_error_metric): the `analysis:` section of its
+    params file, `<params_dir>/<group>.yaml`; the defaults where the file or the section is absent."""
+    return read_analysis(Path(params_dir) / f"{group}.yaml")
 
 
 def recorded_analysis(group_dir, run_id: str, settings: dict) -> dict:
