@@ -233,11 +233,11 @@ def test_findings_list_every_reported_group_with_links(tmp_path):
     assert text.startswith("# What the records show\n")
     assert "**digits** (comparisons counted per group" in text and "unreported" not in text
     assert ("**Frontier** (units removable within 1 point of no noise's accuracy): [first](first/tables/verdict.md) "
-            "more in 3 of 3, median floor 0%; [second](second/tables/verdict.md) fewer in 1 of 1, median floor 0%.") \
-        in text
+            "more in 3 of 3, median floor 0% (9 seed pairs); [second](second/tables/verdict.md) fewer in 1 of 1, median "
+            "floor 0% (3 seed pairs).") in text
     # a trend links to its figure; a group with one width has neither, and links to its verdict
-    assert ("[first](first/figures/equal_accuracy_gap_vs_width.png) shows no trend 3 of 3; "
-            "[second](second/tables/verdict.md) no trend stated (fewer than 3 widths).") in text
+    assert ("[first](first/figures/equal_accuracy_gap_vs_width.png) shows no trend 3 of 3 (9 seed pairs); "
+            "[second](second/tables/verdict.md) no trend stated (fewer than 3 widths) (3 seed pairs).") in text
     assert "At most 3 seed pairs per comparison" in text and "One digits test image is 0.28 points" in text
     assert "## Glossary" in text and "- **floor**:" in text
 

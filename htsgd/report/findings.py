@@ -73,7 +73,11 @@ def _per_group(groups: dict, text, root: str, figure: bool = False) -> str:
     def target(name, trend):
         return f"{root}{name}/{GAP_PNG if figure and not trend.empty else f'{TABLES}/{VERDICT_MD}'}"
 
-    return "; ".join(f"[{name}]({target(name, trend)}) {text(frame, trend)}" for name, (frame, trend, _) in groups.items())
+    def pairs(frame):
+        return int(per_comparison(frame)["pairs"].sum())
+
+    return "; ".join(f"[{name}]({target(name, trend)}) {text(frame, trend)} ({pairs(frame)} seed pairs)"
+                     for name, (frame, trend, _) in groups.items())
 
 
 def _floor(frame: pd.DataFrame) -> str:
@@ -102,7 +106,8 @@ def dataset_sentences(groups: dict, root: str) -> list[str]:
         + ".",
         f"**The paper's criterion** (pruning ratio at mce {MCE_RATIO:g}): "
         + _per_group(groups, lambda f, t: tally_text(per_comparison(f)["mce_outcome"], "higher", "lower"), root) + ".",
-        "**Against width** (the frontier's paired gap per arm, setting and compressor, linked to its figure): "
+        "**Against width** (the frontier's paired gap per arm, setting and compressor, linked to its figure; "
+        "the pairs of every width): "
         + _per_group(groups, lambda f, t: _trend(t), root, figure=True) + ".",
     ]
 
