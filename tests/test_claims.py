@@ -1,4 +1,4 @@
-"""Locks: a check (`holder`, `is_held`) takes nothing, so it never makes a trainer's hold fail."""
+"""Locks: a check (`holder`) takes nothing, so it never makes a trainer's hold fail."""
 
 import fcntl
 import os
@@ -47,20 +47,15 @@ def _take(path) -> bool:
         return False
 
 
-def _check_both(path):
-    claims.holder(path)
-    claims.is_held(path)
-
-
 def test_checking_a_lock_never_makes_a_concurrent_hold_fail(tmp_path):
     path = tmp_path / "noise0_seed1.lock"
     assert _take(path)  # the file exists: every check probes a real lock
-    refused, taken, checks = _holds_refused(path, "test_claims", "_check_both", _take)
+    refused, taken, checks = _holds_refused(path, "htsgd.pipeline.claims", "holder", _take)
     assert refused == 0 and taken > 200 and checks > 200, (refused, taken, checks)
 
 
-def _old_is_held(path) -> bool:
-    """`locks.is_held` before OFD locks (commit 7892133): it tested the lock by taking it."""
+def _old_check(path) -> bool:
+    """The lock's check before OFD locks (commit 7892133): it tested the lock by taking it."""
     path = Path(path)
     if not path.is_file():
         return False
@@ -91,7 +86,7 @@ def test_the_old_flock_check_did_make_holds_fail(tmp_path):
     """The race the test above guards against, as the code before OFD locks had it."""
     path = tmp_path / "noise0_seed1.lock"
     assert _old_take(path)
-    refused, taken, checks = _holds_refused(path, "test_claims", "_old_is_held", _old_take)
+    refused, taken, checks = _holds_refused(path, "test_claims", "_old_check", _old_take)
     assert refused > 0, (refused, taken, checks)
 
 
@@ -105,9 +100,9 @@ def test_holder_names_a_live_holder_and_none_once_it_is_killed(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         who = claims.holder(path)
         assert who.startswith(f"pid {holder.pid} since ") and who.endswith(": htsgd run tiny.yaml")
-        assert claims.is_held(path) and claims.holder(path) == who  # checking took nothing
+        assert claims.holder(path) == who  # checking took nothing
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    assert claims.holder(path) is None and not claims.is_held(path)
+    assert claims.holder(path) is None
     assert path.read_text().startswith(f"pid {holder.pid} ")  # the dead holder's name stays, for the next one to say

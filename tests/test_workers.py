@@ -151,12 +151,12 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path, capsys):
     holder = subprocess.Popen([sys.executable, "-c", "from htsgd.pipeline import claims as locks; import time\n"
                                f"with locks.hold({str(path)!r}, 'doomed'):\n    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held" and locks.is_held(path)
+    assert holder.stdout.readline().strip() == "held" and locks.holder(path).endswith(": doomed")
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    assert not locks.is_held(path)
+    assert locks.holder(path) is None
     with locks.hold(path, "the next one"):
-        assert locks.is_held(path)
+        assert locks.holder(path).endswith(": the next one")
     assert "a lock left by a process that ended (pid" in capsys.readouterr().out
 
 

@@ -76,10 +76,6 @@ def holder(path) -> str | None:
         os.close(fd)
 
 
-def is_held(path) -> bool:
-    return holder(path) is not None
-
-
 def _read(fd) -> str:
     return os.pread(fd, 4096, 0).decode(errors="replace").strip()
 
