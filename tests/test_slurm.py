@@ -36,6 +36,13 @@ def local_marker(pid) -> dict:
             "result": f"logs/slurm/{pid}/{pid}_0_result.pkl"}
 
 
+def ended(marker: dict) -> str | None:
+    """How the job a marker names has ended, as status and collecting see it; None while it has not."""
+    job = jobs.Job.from_marker(marker)
+    jobs.follow([job])
+    return job.ended
+
+
 def fake_sacct(tmp_path, monkeypatch, output: str, code: int = 0):
     """An executable `sacct` first on PATH: logs its arguments to the returned file, prints `output`."""
     folder, log = tmp_path / "bin", tmp_path / "sacct.log"
@@ -144,7 +151,7 @@ def test_a_training_failure_in_a_job_keeps_its_error_and_names_the_job(tmp_path,
                       slurm_options={"cluster": "local"}) == STILL_RUNNING
     job = claims.read_queued(group, "noise0_seed1")
     wait_for(group / job["result"])
-    while jobs.ended(group, {"it": job})["it"] is None:  # the job's process exits just after writing its result
+    while ended(job) is None:  # the job's process exits just after writing its result
         time.sleep(0.2)
     capsys.readouterr()
     assert run_groups([params], results, notebooks=notebooks) == 1
@@ -155,6 +162,23 @@ def test_a_training_failure_in_a_job_keeps_its_error_and_names_the_job(tmp_path,
     assert claims.read_queued(group, "noise0_seed1") is None
     assert status_group(params, results) == 1
     assert f"; log {job['log']})" in capsys.readouterr().out
+
+
+def test_a_job_that_recorded_its_own_failure_shows_it_before_it_is_collected(tmp_path, tiny_group, capsys):
+    """Status and collecting read an ended job alike. Before: until collected, status said that a job which had
+    recorded its run's failure (a failed notebook) ended without a result."""
+    params = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG)
+    results, group = tmp_path / "results", tmp_path / "results" / "tiny"
+    job = local_marker(dead_pid())
+    claims.mark_queued(group, "noise0_seed1", job)
+    own = {"status": names.FAILED, "error": "broken on purpose",
+           "job": {key: job[key] for key in ("job_id", "executor", "log")}}
+    run_folder.record_failure(group / "noise0_seed1", own)
+    assert status_group(params, results) == 1
+    assert f"failed (broken on purpose; log {job['log']})" in capsys.readouterr().out
+    plan = collect(make_plan(load_group(params), group))
+    assert plan.job_failed == {"noise0_seed1": own} and run_folder.read_failure(group / "noise0_seed1") == own
+    assert claims.read_queued(group, "noise0_seed1") is None
 
 
 # ---------------------------------------------------------------- fault 3: markers read safely, sacct once per array
@@ -248,9 +272,10 @@ def test_slurm_states_reads_sacct_as_it_prints(tmp_path, monkeypatch):
     assert states == {"123_0": "RUNNING", "123_1": "COMPLETED", "123_2": "CANCELLED", "123_3": "PENDING",
                       "123_4": "PENDING", "123_5": "OUT_OF_MEMORY", "123_6": "PENDING", "123_8": "PENDING",
                       "123_9": "PENDING"}
-    markers = {i: {"job_id": f"123_{i}", "executor": "slurm"} for i in (0, 1, 2, 3, 5, 7)}
-    assert jobs.ended(tmp_path, markers) == {0: None, 1: "COMPLETED", 2: "CANCELLED", 3: None, 5: "OUT_OF_MEMORY",
-                                             7: None}  # 7: not listed by sacct (yet), so not ended
+    followed = {i: jobs.Job("slurm", f"123_{i}") for i in (0, 1, 2, 3, 5, 7)}
+    jobs.follow(followed.values())
+    assert {i: job.ended for i, job in followed.items()} == {0: None, 1: "COMPLETED", 2: "CANCELLED", 3: None,
+                                                              5: "OUT_OF_MEMORY", 7: None}  # 7: not in sacct (yet)
     assert len(log.read_text().splitlines()) == 2  # one call each time, for the one array
 
 
@@ -268,11 +293,11 @@ def test_sacct_failing_or_missing_is_a_clear_error(tmp_path, monkeypatch):
 def test_local_jobs_are_followed_by_their_process(tmp_path):
     """A local job's process that has ended is seen as ended even before its parent reaps it (a zombie)."""
     live = local_marker(os.getpid())
-    assert jobs.ended(tmp_path, {"live": live, "dead": local_marker(dead_pid())}) == {"live": None, "dead": "ENDED"}
+    assert (ended(live), ended(local_marker(dead_pid()))) == (None, "ENDED")
     zombie = subprocess.Popen(["true"])
     try:
         deadline = time.monotonic() + 10
-        while jobs.ended(tmp_path, {"z": local_marker(zombie.pid)})["z"] is None:
+        while ended(local_marker(zombie.pid)) is None:
             assert time.monotonic() < deadline, "an ended, unreaped process reads as alive"
             time.sleep(0.05)
     finally:

@@ -1,6 +1,8 @@
-"""Whether the jobs that configurations were given have ended: Slurm asked once per job array, local jobs by pid.
+"""Jobs alike whichever executor runs them: what a job is, and how jobs are followed.
 
-A queued marker names its job's executor. `slurm` jobs are looked up with one `sacct` call per
+A job given configurations claims them: each is marked queued with it (`claims.mark_queued`, its
+`marker`) until it is seen to have ended; `htsgd status` and collecting (`htsgd run`) rebuild it
+from its marker and `follow` it, asking each executor once for all of its jobs: `slurm` jobs with one `sacct` call per
 job array (never one per configuration), and where some of its tasks have not ended, one `squeue`
 call for what Slurm says of them now (pending and why, or running where); `local` jobs (submitit's
 local executor, chosen on purpose with `slurm: {cluster: local}`) by whether their process still lives.
@@ -10,9 +12,11 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..record.names import FAILED
 
 # sacct's states of a job that will not run again (a requeued job reads PENDING or REQUEUED, so runs again).
 ENDED_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY",
@@ -22,38 +26,75 @@ LOCAL_ENDED = "ENDED"  # a local job's process is gone: it cannot say how it end
 GONE = "listed by neither squeue nor sacct: cancelled before it started"
 
 
-def ended(group_dir, markers: dict) -> dict:
-    """id -> None while its job has not ended, else how it ended (a sacct state, `GONE`, or `ENDED` for a local job).
+@dataclass(eq=False)
+class Job:
+    """A task some executor was given: the configurations it trains, its id and log; once it is seen to have ended,
+    how (`ended`)."""
 
-    A Slurm job that has not ended gains `now` in its marker: squeue's word on it (`PENDING (Resources)`,
-    `RUNNING on node1`), so that `htsgd status` can say why a task waits; absent where squeue does not answer.
-    """
-    result = _slurm_ended({i: job for i, job in markers.items() if job.get("executor") == "slurm"})
-    for config_id, job in markers.items():
-        if config_id not in result:
-            result[config_id] = None if _process_lives(job["job_id"]) else LOCAL_ENDED
-    return {config_id: result[config_id] for config_id in markers}
+    executor: str
+    job_id: str
+    ids: list = field(default_factory=list)
+    log: str | None = None  # relative to the group's folder
+    result_file: str | None = None  # submitit's pickle of what the task returned, relative to the group's folder
+    ended: str | None = None  # None while it may still run; else how it ended (a sacct state, GONE, ENDED)
+    now: str | None = None  # while it has not ended, what its scheduler says of it (`Slurm: PENDING (Resources)`)
+
+    def done(self) -> bool:
+        return self.ended is not None
+
+    def marker(self) -> dict:
+        """The claim written for each of its configurations, from which another process rebuilds it."""
+        return {"job_id": self.job_id, "executor": self.executor, "log": self.log,
+                **({"result": self.result_file} if self.result_file else {})}
+
+    @classmethod
+    def from_marker(cls, marker: dict) -> "Job":
+        return cls(marker["executor"], str(marker["job_id"]), log=marker["log"], result_file=marker.get("result"))
+
+    def left(self, failure: dict | None) -> bool:
+        """Whether a run folder's failure is this job's own (it recorded how the run failed, then ended)."""
+        return bool(failure) and str(failure.get("job", {}).get("job_id")) == self.job_id
+
+    def failure(self) -> dict:
+        """What a configuration stands at once its job has ended without a result (collecting adds its log)."""
+        return {"status": FAILED, "error": f"{self.executor} job {self.job_id} ended ({self.ended}) without a result",
+                "job": {**self.marker(), "ended": self.ended}}
 
 
-def _slurm_ended(markers: dict) -> dict:
-    """`ended` for Slurm jobs: per array one sacct call, then one squeue call where sacct has not seen every task
-    end. A task sacct does not list yet has not ended, unless squeue does not hold it either."""
+def follow(jobs):
+    """See which of `jobs` have ended, asking each executor once for all of its jobs: sets `ended` of those that have,
+    and `now` of the others where the scheduler says something of them."""
+    by_executor = {}
+    for job in jobs:
+        if not job.done():
+            by_executor.setdefault(job.executor, []).append(job)
+    for executor, its_jobs in by_executor.items():
+        (_follow_slurm if executor == "slurm" else _follow_processes)(its_jobs)
+
+
+def _follow_slurm(jobs: list[Job]):
+    """Per array one sacct call, then one squeue call where sacct has not seen every task end. A task sacct does not
+    list yet has not ended, unless squeue does not hold it either."""
     arrays = {}
-    for config_id, job in markers.items():
-        arrays.setdefault(job["job_id"].split("_")[0], {})[config_id] = job
-    result = {}
-    for array_id, jobs in sorted(arrays.items()):
+    for job in jobs:
+        arrays.setdefault(job.job_id.split("_")[0], []).append(job)
+    for array_id, its_jobs in sorted(arrays.items()):
         states = slurm_states(array_id)
-        waiting = [i for i, job in jobs.items() if states.get(job["job_id"]) not in ENDED_STATES]
+        waiting = [job for job in its_jobs if states.get(job.job_id) not in ENDED_STATES]
         queue = slurm_queue(array_id) if waiting else None
-        for config_id, job in jobs.items():
-            result[config_id] = states[job["job_id"]] if config_id not in waiting else None
-            if config_id in waiting and queue is not None:
-                if job["job_id"] in queue:
-                    job["now"] = queue[job["job_id"]]
-                elif job["job_id"] not in states:
-                    result[config_id] = GONE
-    return result
+        for job in its_jobs:
+            if job not in waiting:
+                job.ended = states[job.job_id]
+            elif queue is not None and job.job_id in queue:
+                job.now = f"Slurm: {queue[job.job_id]}"
+            elif queue is not None and job.job_id not in states:
+                job.ended = GONE
+
+
+def _follow_processes(jobs: list[Job]):
+    for job in jobs:
+        if not _process_lives(job.job_id):
+            job.ended = LOCAL_ENDED
 
 
 def slurm_states(array_id: str) -> dict:

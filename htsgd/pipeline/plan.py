@@ -4,10 +4,13 @@
 of: `recorded` (done, by the current training code), `stale` (trained with other flags), `outdated`
 (trained by other training code), `damaged` (a record file that does not read), `running` (a live
 process holds its lock), `queued` (given to a job that has not ended), `job_failed` (given to a
-job that ended without a result), `to_train`. Beside that: orphaned folders (no longer in the
-grid), `weightless` runs (recorded, without weights, whose analysis must be redone), and whether
-the analysis and the report are fresh: made from the current inputs, their outputs unchanged since.
-Launchers are handed `to_train` and nothing else; the plan itself changes nothing on disk.
+job that ended without a result, or with the failure it recorded), `to_train`. A job is followed
+alike whichever executor runs it (`jobs.follow`), once however many configurations it was given.
+Beside that: `ended` (claims whose job has ended, for collecting to remove), orphaned folders (no
+longer in the grid), `weightless` runs (recorded, without weights, whose analysis must be redone),
+and whether the analysis and the report are fresh: made from the current inputs, their outputs
+unchanged since.
+Executors are handed `to_train` and nothing else; the plan itself changes nothing on disk.
 """
 
 from dataclasses import dataclass, field
@@ -18,7 +21,8 @@ from ..record.digests import REPORT, TRAIN, code_digest, digest, file_digest, no
 from ..record.names import (ANALYSED, COLUMN_NORMS_CSV, CONFIG, METRICS, NOTEBOOK, PROVENANCE, RUNS_CSV, SUMMARY,
                             WEIGHTS, results_csv, sweep_csv)
 from ..record.storage import DamagedFile, read_json
-from . import claims, jobs
+from . import claims
+from .jobs import Job, follow
 from .params import Group
 
 
@@ -31,8 +35,9 @@ class Plan:
     outdated: list = field(default_factory=list)
     damaged: dict = field(default_factory=dict)  # id -> what is damaged, and where
     running: dict = field(default_factory=dict)  # id -> who holds its lock
-    queued: dict = field(default_factory=dict)  # id -> its job (the queued marker)
-    job_failed: dict = field(default_factory=dict)  # id -> its job, with how it ended
+    queued: dict = field(default_factory=dict)  # id -> its job (`jobs.Job`), which has not ended
+    job_failed: dict = field(default_factory=dict)  # id -> its failure (status, error, its job)
+    ended: dict = field(default_factory=dict)  # id -> its job, which has ended while it still claims the configuration
     to_train: list = field(default_factory=list)
     orphans: list = field(default_factory=list)
     weightless: list = field(default_factory=list)
@@ -57,7 +62,7 @@ def make_plan(group: Group, group_dir) -> Plan:
     group_dir = Path(group_dir)
     plan = Plan(group, group_dir, orphans=orphans(group, group_dir))
     train_code = code_digest(TRAIN)
-    markers = {}
+    jobs, given = {}, {}  # (executor, job id) -> its Job; id -> its job and its run folder's failure
     for config_id, config in group.configs.items():
         run_dir = group_dir / config_id
         try:
@@ -84,16 +89,21 @@ def make_plan(group: Group, group_dir) -> Plan:
         if holder is not None:
             plan.running[config_id] = holder
         elif marker is not None:
-            markers[config_id] = marker
+            job = Job.from_marker(marker)
+            job = jobs.setdefault((job.executor, job.job_id), job)  # one Job, however many configurations it has
+            job.ids.append(config_id)
+            given[config_id] = job, failure
         elif failure is not None and failure.get("job"):
             plan.job_failed[config_id] = failure
         else:
             plan.to_train.append(config_id)
-    for config_id, ended in jobs.ended(group_dir, markers).items():
-        if ended is None:
-            plan.queued[config_id] = markers[config_id]
+    follow(jobs.values())
+    for config_id, (job, failure) in given.items():
+        if not job.done():
+            plan.queued[config_id] = job
         else:
-            plan.job_failed[config_id] = {**markers[config_id], "ended": ended}
+            plan.ended[config_id] = job
+            plan.job_failed[config_id] = failure if job.left(failure) else job.failure()
     to_train = set(plan.to_train)  # a set: planning stays linear in a large grid
     plan.to_train = [i for i in group.configs if i in to_train]
     _plan_analysis(plan)

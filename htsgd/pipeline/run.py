@@ -26,13 +26,14 @@ from ..core.data import DataUnavailable, ensure_available
 from ..errors import UserError
 from ..record import group_record, run_folder
 from ..record.digests import NOTEBOOKS
-from ..record.names import CHECKPOINT, FAILED, FAILED_NOTEBOOK, FAILURES, SUMMARY, results_csv
+from ..record.names import CHECKPOINT, FAILED_NOTEBOOK, FAILURES, SUMMARY, results_csv
 from ..record.provenance import provenance
 from ..record.public_paths import command_line, relative
 from ..record.storage import DamagedFile
 from ..report.findings import write_findings
 from . import claims
 from .downloads import tidy_on_failure
+from .jobs import Job, follow
 from .local import clock, train_all
 from .notebook import execute
 from .params import Group, group_folder, load_group, slurm_options as checked_slurm_options
@@ -88,7 +89,7 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
                            for o in outcomes if o["status"] in FAILURES]
             plan = _check_checkpoints(collect(plan))
             damaged += [(f"{plan.group.name}/{i}", why) for i, why in plan.damaged.items()]
-            job_failed += [(f"{plan.group.name}/{i}", job) for i, job in plan.job_failed.items()]
+            job_failed += [(f"{plan.group.name}/{i}", failure) for i, failure in plan.job_failed.items()]
             if plan.elsewhere:
                 elsewhere += len(plan.elsewhere)
                 print(f"{plan.group.name}: {len(plan.elsewhere)} configuration(s) are being trained elsewhere "
@@ -142,11 +143,12 @@ def _claimant(group_dir: Path, config_id: str) -> str | None:
     holder = claims.holder(claims.lock_path(group_dir, config_id))
     if holder:
         return f"held by {holder}"
-    job = claims.read_queued(group_dir, config_id)
-    if job is not None:
-        from .jobs import ended
-        if ended(group_dir, {config_id: job})[config_id] is None:
-            return f"given to {job['executor']} job {job['job_id']}, which has not ended"
+    marker = claims.read_queued(group_dir, config_id)
+    if marker is not None:
+        job = Job.from_marker(marker)
+        follow([job])
+        if not job.done():
+            return f"given to {job.executor} job {job.job_id}, which has not ended"
     return None
 
 
@@ -193,7 +195,7 @@ def _check_checkpoints(plan: Plan) -> Plan:
         except DamagedFile as err:
             plan.damaged[config_id] = str(err)
     plan.to_train = [i for i in plan.to_train if i not in plan.damaged]
-    plan.job_failed = {i: job for i, job in plan.job_failed.items() if i not in plan.damaged}
+    plan.job_failed = {i: failure for i, failure in plan.job_failed.items() if i not in plan.damaged}
     return plan
 
 
@@ -210,24 +212,21 @@ def _say_plan(plan: Plan, todo: list, workers: int, launcher):
 
 
 def collect(plan: Plan) -> Plan:
-    """Fold what ended jobs left into the record, as it is now (a launcher may just have trained): a recorded
-    run's claim is dropped; a job that ended without a result becomes that configuration's failure, with the job
-    and its log, unless the job recorded its own (a failed notebook); then runs.csv is rebuilt."""
+    """Fold what ended jobs left into the record, as it is now (a launcher may just have trained), alike whichever
+    executor ran them: a recorded run's claim is dropped; a job that ended without a result becomes that
+    configuration's failure, with the job and its log, unless the job recorded its own (a failed notebook); then
+    runs.csv is rebuilt."""
     group_dir = plan.group_dir
     plan = make_plan(plan.group, group_dir)
     for config_id in plan.recorded:
         claims.unmark_queued(group_dir, config_id)
-    ended = [config_id for config_id, job in plan.job_failed.items() if "ended" in job]
-    for config_id in ended:
-        job = plan.job_failed[config_id]
-        own = run_folder.read_failure(group_dir / config_id) or {}
-        if own.get("job", {}).get("job_id") != job["job_id"]:
-            run_folder.record_failure(group_dir / config_id, {
-                "status": FAILED, "job": job,
-                "error": f"{job['executor']} job {job['job_id']} ended ({job['ended']}) without a result; "
-                         f"its log: {job['log']}"})
+    for config_id, job in plan.ended.items():
+        if not job.left(run_folder.read_failure(group_dir / config_id)):
+            failure = job.failure()
+            run_folder.record_failure(group_dir / config_id, {**failure,
+                                                              "error": f"{failure['error']}; its log: {job.log}"})
         claims.unmark_queued(group_dir, config_id)
-    if ended:  # their failures now stand in the run folders: plan from those (no second sacct call otherwise)
+    if plan.ended:  # their failures now stand in the run folders: plan from those (no second sacct call otherwise)
         plan = make_plan(plan.group, group_dir)
     if not plan.damaged:
         group_dir.mkdir(parents=True, exist_ok=True)
@@ -325,7 +324,7 @@ def _exit_status(failed, damaged, job_failed, elsewhere) -> int:
         print(f"\n{len(job_failed)} configuration(s) were given to a job that ended without a result; train them "
               "again with --launcher local, or submit them again with --launcher slurm:", file=sys.stderr)
         for name, failure in job_failed:
-            print(f"  {name}: {failure['error'] if 'error' in failure else failure}", file=sys.stderr)
+            print(f"  {name}: {failure['error']}", file=sys.stderr)
     if failed or damaged or job_failed:
         return 1
     if elsewhere:

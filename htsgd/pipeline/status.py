@@ -7,7 +7,7 @@ and imports neither torch, nor a Jupyter client, nor submitit.
 import sys
 
 from ..record import lock, run_folder
-from ..record.names import CHECKPOINT, FAILED, NOTEBOOK, PENDING
+from ..record.names import CHECKPOINT, NOTEBOOK, PENDING
 from .params import group_folder, load_group
 from .plan import make_plan
 
@@ -54,14 +54,12 @@ def _state(plan, config_id: str, recorded: set, outdated: set) -> tuple[str, str
         return "running", plan.running[config_id]
     if config_id in plan.queued:
         job = plan.queued[config_id]
-        now = f"; Slurm: {job['now']}" if job.get("now") else ""  # pending and why, or running where
-        return "queued", f"job {job['job_id']} ({job['executor']}), log {job['log']}{now}"
-    if config_id in plan.job_failed:  # a failure a job recorded or left (collected), or a marker whose job ended
+        now = f"; {job.now}" if job.now else ""  # what its scheduler says: pending and why, or running where
+        return "queued", f"job {job.job_id} ({job.executor}), log {job.log}{now}"
+    if config_id in plan.job_failed:  # a failure its job recorded, or left by ending without a result
         failure = plan.job_failed[config_id]
-        job = failure.get("job", failure)
-        error = failure.get("error") or (f"{job['executor']} job {job['job_id']} ended ({failure['ended']}) "
-                                         "without a result")
-        return failure.get("status", FAILED), error if job["log"] in error else f"{error}; log {job['log']}"
+        error, log = failure["error"], failure["job"]["log"]
+        return failure["status"], error if log in error else f"{error}; log {log}"
     if run_folder.is_complete(run_dir):
         return "unrecorded", f"finished; `htsgd run` executes its {NOTEBOOK} over the saved weights, training nothing"
     failure = run_folder.read_failure(run_dir)
