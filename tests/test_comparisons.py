@@ -11,7 +11,7 @@ import pytest
 
 from htsgd.analysis import trend
 from htsgd.analysis.comparisons import (BETTER, MIN_PAIRS, SWEEP_STEP, TOO_FEW, UNCLEAR, WORSE, comparison_frame,
-                                        comparisons, pair_frame, paired_outcome)
+                                        comparisons, control_runs, pair_frame, paired_outcome)
 from htsgd.analysis.run_table import run_table, trend_runs
 from htsgd.analysis.verdict import HEADLINE_LIMIT, headline
 from htsgd.report.findings import FINDINGS_END, FINDINGS_START, README_ROOT, findings, readme_block, summary
@@ -251,3 +251,40 @@ def test_findings_list_every_reported_group_with_links(tmp_path):
 
 def test_findings_without_a_reported_group_say_so(tmp_path):
     assert "No group has been reported yet" in findings(tmp_path)
+
+
+# ---------------------------------------------------------------- the Gaussian control
+
+def test_the_heavy_tail_is_compared_with_its_gaussian_twin_seed_by_seed(tmp_path):
+    """Type 1 at α 1.75 and at α 2 (same σ, width 50), and σ 0.2 at α 1.75 alone: only the setting with a twin is
+    controlled. Pruning ratios at mce: heavy 0.5, 0.6, 0.4 against Gaussian 0.3, 0.5, 0.45 by seed: paired
+    differences +0.2, +0.1, −0.05, median +0.1, two of three up: the heavy tail prunes more. Unpruned accuracy
+    95 against 94, more than one test image: better. The control's reference accuracy is the Gaussian side's."""
+    specs = [spec(seed=s) for s in (1, 2, 3)]
+    specs += [spec(noise=1, seed=s, ratio=r) for s, r in ((1, 0.5), (2, 0.6), (3, 0.4))]
+    specs += [spec(noise=1, seed=s, ratio=r, alpha=2.0, before=94.0) for s, r in ((1, 0.3), (2, 0.5), (3, 0.45))]
+    specs += [spec(noise=1, seed=s, sigma=0.2) for s in (1, 2, 3)]
+    group = make_group(tmp_path, specs, norms_and_histories=False)
+    runs = run_table(group)
+    controlled = control_runs(runs)
+    assert sorted(set(controlled["iterate_noise_alpha"])) == [1.75, 2.0]
+    assert set(controlled["iterate_noise_scale"]) == {0.1} and not (controlled["iterate_noise"] == 0).any()
+    frame = columns_only(comparison_frame(controlled, read_sweep(group, runs["id"]), 360))
+    [row] = frame.itertuples()
+    assert row.pairs == 3 and row.reference_acc == pytest.approx(94.0)
+    assert row.noisy_ids.split(";") == [f"noise1_sigma0.1_mom0.0_width50_seed{s}" for s in (1, 2, 3)]
+    assert row.baseline_ids.split(";") == [f"noise1_sigma0.1_alpha2_mom0.0_width50_seed{s}" for s in (1, 2, 3)]
+    assert (row.mce_noise, row.mce_none, row.mce_outcome) == (pytest.approx(0.5), pytest.approx(0.45), BETTER)
+    assert (row.unpruned_diff, row.unpruned_outcome) == (pytest.approx(1.0), BETTER)
+    write_report(group)
+    text = (group / "tables" / "verdict.md").read_text()
+    assert "## The heavy tail against its Gaussian control" in text and (group / "tables" / "gaussian_control.csv").is_file()
+
+
+def test_a_group_without_an_alpha_2_twin_has_no_control(tmp_path):
+    specs = [spec(seed=s) for s in (1, 2, 3)] + [spec(noise=1, seed=s) for s in (1, 2, 3)]
+    group = make_group(tmp_path, specs, norms_and_histories=False)
+    assert control_runs(run_table(group)).empty
+    write_report(group)
+    assert "Gaussian control" not in (group / "tables" / "verdict.md").read_text()
+    assert not (group / "tables" / "gaussian_control.csv").exists()

@@ -40,7 +40,7 @@ SWEEP_DROP = 20.0  # points lost by a sweep beyond a run's removable share: past
 def spec(noise=0, seed=1, width=50, status="converged", mom=0.0, sigma=0.1, before=95.0, pruned=94.0, ratio=0.2,
          within=0.3, within_noiseless=0.3, hill=1.5, block=1.6, steps=100, max_loss=1.0, analysis=None, error="",
          unused_sigma=1.0, entries_noiseless=0.6, rank_noiseless=0.1, lr=0.05, entries_within=0.7, rank_within=0.2,
-         to_cap=False):
+         to_cap=False, alpha=1.75):
     """One synthetic run: its flags, training outcome and analysis metrics (`analysis`: the analysis's own
     status when it differs from the run's, e.g. 'error'; `unused_sigma`: a no-noise run's σ, which it ignores;
     `to_cap`: trained a fixed 400 steps). Its sweep keeps the unpruned accuracy `before` up to the share
@@ -58,12 +58,13 @@ def run_id(s):
     sigma = "" if s["noise"] == 0 and scale(s) == 1.0 else f"_sigma{scale(s)}"
     lr = "" if s["lr"] == 0.05 else f"_lr{s['lr']}"
     cap = "_cap400" if s["to_cap"] else ""
-    return f"noise{s['noise']}{sigma}_mom{s['mom']}_width{s['width']}{lr}{cap}_seed{s['seed']}"
+    alpha = "" if s["alpha"] == 1.75 else f"_alpha{s['alpha']:g}"
+    return f"noise{s['noise']}{sigma}{alpha}_mom{s['mom']}_width{s['width']}{lr}{cap}_seed{s['seed']}"
 
 
 def config(s):
     return TrainConfig(iterate_noise=s["noise"], iterate_noise_scale=scale(s),
-                       iterate_noise_alpha=1.75, dataset="digits", width=s["width"], lr=s["lr"],
+                       iterate_noise_alpha=s["alpha"], dataset="digits", width=s["width"], lr=s["lr"],
                        batch_size_train=256, mom=s["mom"], seed=s["seed"], eval_freq=10,
                        convergence_accuracy=99.0, iterations=400 if s["to_cap"] else 20000,
                        train_to_cap=s["to_cap"])
@@ -85,7 +86,7 @@ def make_group(root, specs, name="grp", provenance=True, norms_and_histories=Tru
         common = {"exp_key": key, "model": "fcn", "dataset": "digits", "lr": s["lr"], "batch_size": 256,
                   "width": s["width"], "depth": 2, "seed": s["seed"], "iterations": c.iterations,
                   "convergence_accuracy": 99.0,
-                  "it_noise": s["noise"], "it_noise_alpha": 0.0 if s["noise"] == 0 else 1.75,
+                  "it_noise": s["noise"], "it_noise_alpha": 0.0 if s["noise"] == 0 else s["alpha"],
                   "it_noise_scale": 0.0 if s["noise"] == 0 else s["sigma"], "pruning_criterion": "mce",
                   "status": status, "error": s["error"], "steps": s["steps"]}
         shares = {"columns": s["within"], "entries": s["entries_within"], "rank": s["rank_within"]}

@@ -14,7 +14,9 @@ asked of every comparison and compressor, each by paired differences (noise minu
   A noisy run whose unpruned accuracy is already below reference − t scores 0 whatever pruning does: that
   share of noisy seeds is the *floor* and is reported beside the frontier, never folded into it.
 
-The paper's own criterion is asked too: the pruning ratio at mce 0.1 (`mce`).
+The paper's own criterion is asked too: the pruning ratio at mce 0.1 (`mce`). Where a group runs a setting at
+α = 2 as well (the Gaussian limit at the same σ), `control_runs` asks the same questions of the heavy tail
+against that control.
 
 PAIRED_RULE decides each one; `comparison_frame` is `tables/comparisons.csv`, which the verdict, the width
 trend and FINDINGS.md all read.
@@ -25,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .baseline import BASELINE_KEYS, EQUAL_ACCURACY_METRICS, MIN_SEEDS, reference_accuracy
 from .run_analysis import prunable_fraction
-from .baseline import EQUAL_ACCURACY_METRICS, MIN_SEEDS, reference_accuracy
-from .run_table import counted_values
+from .run_table import counted_values, keys
 
 THRESHOLDS = (0.5, 1.0, 2.0, 5.0)  # accuracy points below the reference: the frontier's tolerances
 HEADLINE_THRESHOLD = 1.0  # the frontier the verdict's sentences and the width trend read
@@ -221,3 +223,18 @@ def _sides(rows: pd.DataFrame, measure: str) -> tuple:
 
 def _outcome(rows: pd.DataFrame, measure: str, step: float) -> str:
     return paired_outcome(differences(rows, measure), step)
+
+
+GAUSSIAN_ALPHA = 2.0  # the stable law's Gaussian limit: the control for a heavy tail at the same σ
+CONTROL_KEYS = list(BASELINE_KEYS) + ["iterate_noise", "iterate_noise_scale", "iterate_noise_filter"]
+
+
+def control_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The noisy runs of every setting that was also run at α = 2 with all else equal, as a run table in which the
+    heavy-tailed runs are the noisy side and their α = 2 twins the baseline: is it the heavy tail, or the noise?"""
+    noisy = runs[runs["noisy"]].copy()
+    noisy["baseline"] = keys(noisy, CONTROL_KEYS)
+    gaussian = noisy["iterate_noise_alpha"] == GAUSSIAN_ALPHA
+    controlled = noisy[noisy["baseline"].isin(set(noisy.loc[gaussian, "baseline"]))].copy()
+    controlled["noisy"] = controlled["iterate_noise_alpha"] != GAUSSIAN_ALPHA
+    return controlled

@@ -106,7 +106,7 @@ def run_table(group_dir, analysis: dict = DEFAULT_ANALYSIS) -> pd.DataFrame | No
     runs["noisy"] = [is_noisy(flags) for flags in runs[["iterate_noise"]].to_dict("records")]
     for column, key_fields in (("configuration", CONFIGURATION_FIELDS), ("setting", SETTING_FIELDS),
                                ("baseline", list(BASELINE_KEYS))):
-        runs[column] = _keys(runs, key_fields)
+        runs[column] = keys(runs, key_fields)
     runs = runs.sort_values(SORT_FIELDS, kind="stable").reset_index(drop=True)
     runs["setting_label"] = setting_labels(runs)
     return runs
@@ -170,7 +170,8 @@ def _status(run_status: str, analysis_status) -> str:
     return NOT_ANALYSED if run_status in ANALYSED else run_status
 
 
-def _keys(runs: pd.DataFrame, key_fields) -> list[str]:
+def keys(runs: pd.DataFrame, key_fields) -> list[str]:
+    """Per run, its values of `key_fields` as one string: runs with equal keys agree on those flags."""
     return ["|".join(f"{f}={v}" for f, v in zip(key_fields, row)) for row in runs[key_fields].itertuples(index=False)]
 
 

@@ -22,6 +22,7 @@ from ..errors import UserError
 from ..record.names import (COMPARISONS_CSV, FINDINGS_END, FINDINGS_MD, FINDINGS_START, TABLES, VERDICT_MD,
                             WIDTH_TREND_CSV)
 from ..record.public_paths import public_path
+from .write import CONTROL_CSV
 
 GAP_PNG = "figures/equal_accuracy_gap_vs_width.png"
 
@@ -60,11 +61,12 @@ def reported_groups(results_dir) -> list[Path]:
 
 
 def _read(group: Path) -> tuple:
+    """A reported group's comparisons, width trend, runs and Gaussian control (empty where it has none)."""
     frame = pd.read_csv(group / TABLES / COMPARISONS_CSV)
-    trend_path = group / TABLES / WIDTH_TREND_CSV
+    trend_path, control_path = group / TABLES / WIDTH_TREND_CSV, group / TABLES / CONTROL_CSV
     trend = pd.read_csv(trend_path) if trend_path.is_file() else pd.DataFrame(columns=["outcome"])
-    runs = read_runs(group)
-    return frame, trend, runs
+    control = pd.read_csv(control_path) if control_path.is_file() else pd.DataFrame()
+    return frame, trend, read_runs(group), control
 
 
 def _per_group(groups: dict, text, root: str, figure: bool = False) -> str:
@@ -77,7 +79,7 @@ def _per_group(groups: dict, text, root: str, figure: bool = False) -> str:
         return int(per_comparison(frame)["pairs"].sum())
 
     return "; ".join(f"[{name}]({target(name, trend)}) {text(frame, trend)} ({pairs(frame)} seed pairs)"
-                     for name, (frame, trend, _) in groups.items())
+                     for name, (frame, trend, *_) in groups.items())
 
 
 def _floor(frame: pd.DataFrame) -> str:
@@ -95,7 +97,7 @@ def _trend(trend: pd.DataFrame) -> str:
 
 
 def dataset_sentences(groups: dict, root: str) -> list[str]:
-    """The five sentences of one dataset's groups (name -> (comparisons, trend, runs))."""
+    """The five sentences of one dataset's groups (name -> `_read`'s tuple)."""
     return [
         "**Cost.** Noise's unpruned test accuracy against no noise's: "
         + _per_group(groups, lambda f, t: tally_text(per_comparison(f)["unpruned_outcome"], "higher", "lower"), root) + ".",
@@ -105,22 +107,34 @@ def dataset_sentences(groups: dict, root: str) -> list[str]:
         + _per_group(groups, lambda f, t: tally_text(per_comparison(f)["outcome"], "more", "fewer") + _floor(f), root)
         + ".",
         f"**The paper's criterion** (pruning ratio at mce {MCE_RATIO:g}): "
-        + _per_group(groups, lambda f, t: tally_text(per_comparison(f)["mce_outcome"], "higher", "lower"), root) + ".",
+        + _per_group(groups, lambda f, t: tally_text(per_comparison(f)["mce_outcome"], "higher", "lower"), root)
+        + _control(groups, root) + ".",
         "**Against width** (the frontier's paired gap per arm, setting and compressor, linked to its figure; "
         "the pairs of every width): "
         + _per_group(groups, lambda f, t: _trend(t), root, figure=True) + ".",
     ]
 
 
+def _control(groups: dict, root: str) -> str:
+    """'; the heavy tail against … : demo …' for the groups with a Gaussian control; '' where none has one."""
+    controlled = {name: (control, pd.DataFrame()) for name, (*_, control) in groups.items() if not control.empty}
+    if not controlled:
+        return ""
+    return ("; the heavy tail against its Gaussian control (α = 2, the same σ): "
+            + _per_group(controlled, lambda f, t: tally_text(per_comparison(f)["mce_outcome"], "higher", "lower"),
+                         root))
+
+
 def summary(results_dir, root: str = "") -> str:
     """Per dataset a heading and its sentences: FINDINGS.md's answer, and with `root` "results/" the README's."""
     by_dataset: dict = {}
     for group in reported_groups(results_dir):
-        frame, trend, runs = _read(group)
+        read = _read(group)
+        frame, _, runs, _ = read
         if frame.empty or runs is None:
             continue
         for dataset in runs["dataset"].unique():
-            by_dataset.setdefault(dataset, {})[group.name] = (frame, trend, runs)
+            by_dataset.setdefault(dataset, {})[group.name] = read
     if not by_dataset:
         return "No group has been reported yet (run `htsgd run params/<group>.yaml`).\n"
     return "\n".join(f"**{dataset}** (comparisons counted per group; outcomes for noise):\n\n"
@@ -131,7 +145,7 @@ def summary(results_dir, root: str = "") -> str:
 def _limits(results_dir) -> str:
     pairs, sizes = [], set()
     for group in reported_groups(results_dir):
-        frame, _, runs = _read(group)
+        frame, _, runs, _ = _read(group)
         pairs += list(frame["pairs"].dropna())
         sizes |= {(d, TEST_SET_SIZE[d]) for d in ([] if runs is None else runs["dataset"].unique())}
     granularity = "; ".join(f"one {d} test image is {100 / n:.2g} points" for d, n in sorted(sizes))

@@ -169,9 +169,30 @@ def _arm_tables(arms: pd.Series, table: pd.DataFrame) -> str:
     return "\n".join(f"*{arm}*\n\n" + markdown_table(table[arms == arm]) for arm in dict.fromkeys(arms))
 
 
-def verdict_markdown(frame: pd.DataFrame, title: str, notes: str, trend_rows: pd.DataFrame) -> str:
+def control_markdown(control: pd.DataFrame, csv_name: str) -> str:
+    """The heavy tail against its Gaussian control (`control`: `comparison_frame` of `control_runs`); '' without."""
+    if control.empty:
+        return ""
+    rows = per_comparison(control)
+    frontier = f"within_{HEADLINE_THRESHOLD:g}pt"
+    table = pd.DataFrame({
+        "setting": _setting(rows), "width": rows["width"], "pairs": rows["pairs"],
+        "unpruned: heavy − Gaussian (pts)": [format_number(v, "+.1f") for v in rows["unpruned_diff"]],
+        "cost": [_symbol(o) for o in rows["unpruned_outcome"]],
+        f"pruning ratio at mce {MCE_RATIO:g}": [_sides(a, b, o) for a, b, o in
+                                               zip(rows["mce_noise"], rows["mce_none"], rows["mce_outcome"])],
+        f"units within {HEADLINE_THRESHOLD:g} pt of the control's acc": [
+            _sides(a, b, o) for a, b, o in zip(rows[f"{frontier}_noise"], rows[f"{frontier}_none"], rows["outcome"])]})
+    return ("## The heavy tail against its Gaussian control\n\nEach heavy-tailed setting against the same setting at "
+            "α = 2 (Gaussian noise of the same σ), seed pair by seed pair: what the heavy tail adds beyond noise "
+            f"itself. Cells read 'heavy / Gaussian', the outcome for the heavy tail. Every measure and compressor: "
+            f"[{csv_name}]({csv_name}).\n\n{_arm_tables(rows['arm'], table)}\n")
+
+
+def verdict_markdown(frame: pd.DataFrame, title: str, notes: str, trend_rows: pd.DataFrame, control: str = "") -> str:
     """verdict.md: the headline, then one short table per question (cost and the paper's criterion;
-    robustness; the frontier with its floor), the width trend, the paired rule and the notes."""
+    robustness; the frontier with its floor), the Gaussian control where there is one (`control`: its
+    section), the width trend, the paired rule and the notes."""
     if frame.empty:
         return f"# {title}\n\n**No noisy configuration in this group: nothing to compare.**\n\n{notes}"
     rows = per_comparison(frame)
@@ -197,7 +218,7 @@ def verdict_markdown(frame: pd.DataFrame, title: str, notes: str, trend_rows: pd
         "frontier lost at a high floor is noise's accuracy cost, not prunability. The same at "
         f"{others} points, and every side's median, is in [{COMPARISONS_CSV}]({COMPARISONS_CSV}).\n\n"
         f"{_arm_tables(rows['arm'], _by_compressor(frame, f'within_{HEADLINE_THRESHOLD:g}pt', 'outcome', floor=True))}\n"
-        + trend_markdown(trend_rows) + f"\n## The rule\n\n{PAIRED_RULE}\n\n" + notes)
+        + control + trend_markdown(trend_rows) + f"\n## The rule\n\n{PAIRED_RULE}\n\n" + notes)
 
 
 def trend_markdown(table: pd.DataFrame) -> str:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..analysis import trend
 from ..analysis.baseline import EQUAL_ACCURACY_METRICS
-from ..analysis.comparisons import COMPRESSOR_NAMES, comparison_frame, pair_frame
+from ..analysis.comparisons import COMPRESSOR_NAMES, comparison_frame, control_runs, pair_frame
 from ..analysis.run_table import DEFAULT_ANALYSIS, TRAIN_FIELDS, run_table, trend_runs
 from ..core.data import TEST_SET_SIZE
 from ..core.prune import MCE_RATIO
@@ -19,9 +19,10 @@ from ..record import storage
 from ..record.names import COMPARISONS_CSV, FIGURES, HISTORY, TABLES, VERDICT_MD, WIDTH_TREND_CSV
 from . import figures, trend_figures
 from .inputs import read_column_norms, read_histories, read_sweep
-from .markdown import METRICS, per_seed_markdown, summary_markdown, summary_table, table_notes, verdict_markdown
+from .markdown import METRICS, control_markdown, per_seed_markdown, summary_markdown, summary_table, table_notes, verdict_markdown
 
 SUMMARY_MD, SUMMARY_CSV = "pruning_summary.md", "pruning_summary.csv"
+CONTROL_CSV = "gaussian_control.csv"  # the heavy tail against α = 2 at the same σ, where the group has both
 PER_SEED_MD, PER_SEED_CSV = "pruning_per_seed.md", "pruning_per_seed.csv"
 ACCURACY_VS_PRUNED_PNG = "accuracy_vs_pruned_fraction.png"
 TRAINING_STABILITY_PNG = "training_stability.png"
@@ -72,12 +73,15 @@ def write_report(group_dir, pruning_type: str = DEFAULT_ANALYSIS["pruning_type"]
     if sweep is None:
         sweep = pd.DataFrame(columns=["exp_key", "compressor", "fraction", "removed", "test_acc"])
     frame = comparison_frame(runs, sweep, smallest_test_set(runs))
+    control = comparison_frame(control_runs(runs), sweep, smallest_test_set(runs))
     widths = trend_runs(runs)
     gaps, trend_rows = trend.width_trend(pair_frame(widths, sweep))  # one bootstrap, for the verdict and the figure
     written = [
         storage.write_text(tables / COMPARISONS_CSV, frame.to_csv(index=False)),
         storage.write_text(tables / WIDTH_TREND_CSV, trend_rows.to_csv(index=False)),
-        storage.write_text(tables / VERDICT_MD, verdict_markdown(frame, f"Verdict: {title}", notes, trend_rows)),
+        *([storage.write_text(tables / CONTROL_CSV, control.to_csv(index=False))] if not control.empty else []),
+        storage.write_text(tables / VERDICT_MD, verdict_markdown(frame, f"Verdict: {title}", notes, trend_rows,
+                                                                 control_markdown(control, CONTROL_CSV))),
         storage.write_text(tables / SUMMARY_MD, summary_markdown(runs, f"Pruning at mce {MCE_RATIO:g}: {name}", notes,
                                                                  PER_SEED_MD)),
         storage.write_text(tables / SUMMARY_CSV, summary_table(runs).to_csv(index=False)),
