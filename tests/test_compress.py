@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from htsgd.core.compress import (COMPRESSORS, compress_model, compress_sweep, factorisation_parameters, truncate_rank,
-                                 truncation_rank, zero_smallest_entries)
+from htsgd.core.compress import (COMPRESSORS, compress_sweep, factorisation_parameters, truncate_rank, truncation_rank,
+                                 zero_smallest_entries)
 from htsgd.core.models import build_model, hidden_layers
 from htsgd.core.prune import prune_model
 
@@ -16,6 +16,11 @@ def fcn(width=40, depth=2, seed=0):
 
 def hidden_weight(model):
     return hidden_layers(model)[0][1].weight
+
+
+def compress_model(model, compressor, fraction):
+    """The sweep's compression at one fraction."""
+    return next(compress_sweep(model, compressor, [fraction]))
 
 
 def test_a_factorisation_stores_k_times_rows_plus_cols():

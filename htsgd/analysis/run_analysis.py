@@ -11,11 +11,12 @@ reference (a prefix rule: a later recovery does not count); here the reference i
 unpruned test accuracy, `unpruned_test_acc`: `columns_within_1pt`, `entries_within_1pt`, `rank_within_1pt`.
 """
 
-from ..core.compress import COMPRESSORS, compress_sweep
+from ..core.compress import COMPRESSORS
 from ..core.config import make_config
 from ..core.evaluate import evaluate
 from ..core.models import build_model, hidden_layers
 from ..core.prune import CRITERION_RATIOS, DEFAULT_PRUNING_TYPE, column_sq_norms, prune_model
+from ..core.sweep import accuracy_sweep
 from ..record import names
 from ..record.trained_run import load_tensors
 from .baseline import EQUAL_ACCURACY_METRICS, TOLERANCE
@@ -42,11 +43,8 @@ def analyze_run(run: Run, data, criteria, compression_error_metric="fro_squared"
             rows[criterion].append({"criterion_ratio": ratio, "train_loss": train_loss, "train_acc": train_acc,
                                     "test_loss": test_loss, "test_acc": test_acc,
                                     "pruning_ratio": pruned.pruning_ratio(ignore_last_layer)})
-    sweep = []
-    for compressor in COMPRESSORS:
-        for compressed in compress_sweep(model, compressor, SWEEP_FRACTIONS, pruning_type):
-            sweep.append({"compressor": compressor, "fraction": compressed.fraction, "removed": compressed.removed_share,
-                          "test_acc": evaluate(compressed.model, data.test_x, data.test_y)[1]})
+    sweep = [{"compressor": compressor, **point} for compressor in COMPRESSORS
+             for point in accuracy_sweep(model, compressor, SWEEP_FRACTIONS, data.test_x, data.test_y, pruning_type)]
     first = hidden_layers(model)[0][1].weight.detach().cpu()
     unpruned = unpruned_test_acc(rows)
     own = {EQUAL_ACCURACY_METRICS[c][0]: prunable_fraction(sweep, c, unpruned) for c in COMPRESSORS}

@@ -19,7 +19,8 @@ the output layer, a first convolution and 1-D parameters are never touched. What
 the share of the hidden layers' weight entries actually removed (zeroed entries, or the entries
 a factorisation saves), which for `columns` and `entries` is the target rounded down and for
 `rank` at least the target. The model passed in is never changed. A sweep over many fractions
-(`compress_sweep`) sorts or decomposes each layer once.
+(`compress_sweep`) sorts or decomposes each layer once; `sweep.accuracy_sweep` takes the test accuracy
+at each.
 """
 
 import copy
@@ -61,7 +62,7 @@ def truncation_rank(fraction: float, rows: int, cols: int) -> int:
     return math.floor(round((1 - fraction) * rows * cols / (rows + cols), 9))
 
 
-def _check(compressor: str, fraction: float):
+def check_compression(compressor: str, fraction: float):
     if compressor not in COMPRESSORS:
         raise ValueError(f"unknown compressor {compressor!r}; choose one of {', '.join(COMPRESSORS)}")
     if not (isinstance(fraction, (int, float)) and 0 <= fraction <= 1):
@@ -78,10 +79,24 @@ def singular_value_decomposition(weight: torch.Tensor, pruning_type: str = "filt
     return torch.linalg.svd(matricize(weight.detach(), pruning_type).double(), full_matrices=False)
 
 
+def entries_to_zero(fraction: float, entries: int) -> int:
+    """floor(fraction * entries), float noise below 1e-9 ignored (0.7 * 10 is 7)."""
+    return math.floor(round(fraction * entries, 9))
+
+
+def truncation(fraction: float, rows: int, cols: int) -> tuple[int, int]:
+    """(rank kept, entries removed) of a rows x cols layer at `fraction`: at fraction 0 the layer is left as it is
+    (its full rank, nothing removed)."""
+    if fraction == 0:
+        return min(rows, cols), 0
+    rank = truncation_rank(fraction, rows, cols)
+    return rank, rows * cols - factorisation_parameters(rank, rows, cols)
+
+
 def zero_smallest_entries(weight: torch.Tensor, fraction: float, order: torch.Tensor | None = None) -> int:
     """Zero floor(fraction * entries) of `weight`'s smallest-magnitude entries in place; `order` is
     `magnitude_order(weight)` when the caller already has it."""
-    count = math.floor(round(fraction * weight.numel(), 9))
+    count = entries_to_zero(fraction, weight.numel())
     order = magnitude_order(weight) if order is None else order
     weight.view(-1)[order[:count]] = 0.0
     return count
@@ -94,11 +109,10 @@ def truncate_rank(weight: torch.Tensor, fraction: float, pruning_type: str = "fi
     if fraction == 0:
         return 0
     u, s, vh = singular_value_decomposition(weight, pruning_type) if svd is None else svd
-    rows, cols = u.shape[0], vh.shape[1]
-    rank = truncation_rank(fraction, rows, cols)
+    rank, removed = truncation(fraction, u.shape[0], vh.shape[1])
     approximation = (u[:, :rank] * s[:rank]) @ vh[:rank]
     weight.copy_(approximation.to(weight.dtype).reshape(weight.shape))
-    return rows * cols - factorisation_parameters(rank, rows, cols)
+    return removed
 
 
 def _layer_decompositions(model: nn.Module, compressor: str, pruning_type: str) -> list:
@@ -116,7 +130,7 @@ def compress_sweep(model: nn.Module, compressor: str, fractions, pruning_type: s
     """A copy of `model` compressed by `compressor` at each of `fractions` in turn, every hidden layer at once."""
     fractions = list(fractions)
     for fraction in fractions:
-        _check(compressor, fraction)
+        check_compression(compressor, fraction)
     decompositions = _layer_decompositions(model, compressor, pruning_type)
     for fraction in fractions:
         compressed = copy.deepcopy(model)
@@ -134,7 +148,3 @@ def compress_sweep(model: nn.Module, compressor: str, fractions, pruning_type: s
                 result.removed += truncate_rank(weight, fraction, pruning_type, decomposition)
         yield result
 
-
-def compress_model(model: nn.Module, compressor: str, fraction: float, pruning_type: str = "filter") -> Compression:
-    """A copy of `model` with every hidden layer compressed by `compressor` at `fraction`."""
-    return next(compress_sweep(model, compressor, [fraction], pruning_type))
