@@ -238,7 +238,7 @@ def test_findings_list_every_reported_group_with_links(tmp_path):
     # a trend links to its figure; a group with one width has neither, and links to its verdict
     assert ("[first](first/figures/equal_accuracy_gap_vs_width.png) shows no trend 3 of 3 (9 seed pairs); "
             "[second](second/tables/verdict.md) no trend stated (fewer than 3 widths) (3 seed pairs).") in text
-    assert "At most 3 seed pairs per comparison" in text and "One digits test image is 0.28 points" in text
+    assert "A comparison rests on 3 seed pairs. That every pair points one way has, under no effect, probability 0.25 with 3 pairs" in text and "One digits test image is 0.28 points" in text
     assert "## Glossary" in text and "- **floor**:" in text
 
     block = readme_block(text)

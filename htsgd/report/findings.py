@@ -149,11 +149,19 @@ def _limits(results_dir) -> str:
         pairs += list(frame["pairs"].dropna())
         sizes |= {(d, TEST_SET_SIZE[d]) for d in ([] if runs is None else runs["dataset"].unique())}
     granularity = "; ".join(f"one {d} test image is {100 / n:.2g} points" for d, n in sorted(sizes))
-    most = int(max(pairs)) if pairs else 0
-    return (f"- **Seeds.** At most {most} seed pairs per comparison: no sign test on 3 pairs reaches p < 0.05, so "
-            "*better* and *worse* say where the seeds point, not that an effect is established. Runs with "
-            "heavy-tailed noise are chaotic: expect the distributions over seeds, not single runs, to reproduce "
-            "on another machine.\n"
+    counts = sorted({int(n) for n in pairs if n >= 2})
+    least, most = (counts[0], counts[-1]) if counts else (0, 0)
+
+    def sign_test(n):  # two-sided: every pair pointing one way, under no effect
+        return f"{2 * 0.5 ** n:.2g} with {n} pairs"
+
+    chance = sign_test(least) + ("" if most == least else f", {sign_test(most)}")
+    span = f"{least}" if least == most else f"{least} to {most}"
+    return (f"- **Seeds.** A comparison rests on {span} seed pairs. That every pair points one way has, "
+            f"under no effect, probability {chance} (a two-sided sign test), so with fewer than 6 pairs no outcome "
+            "reaches p < 0.05: *better* and *worse* say where the seeds point, not that an effect is established. "
+            "Runs with heavy-tailed noise are chaotic: expect the distributions over seeds, not single runs, to "
+            "reproduce on another machine.\n"
             f"- **Granularity.** {granularity[:1].upper()}{granularity[1:]}; removable shares move in steps of {SWEEP_STEP:g}.\n"
             "- **Scope.** Small fully connected networks with one hidden layer on digits and a 5,000-image subset "
             "of Fashion-MNIST, trained on CPUs; not the paper's datasets, widths or training lengths.\n")
