@@ -54,6 +54,18 @@ def fake_sacct(tmp_path, monkeypatch, output: str, code: int = 0):
     return log
 
 
+def broken_notebooks(tmp_path):
+    """A folder whose train notebook takes its parameters, then raises."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    train = json.loads((NOTEBOOKS / names.NOTEBOOK).read_text())
+    train["cells"] = [c for c in train["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    train["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                           "source": "raise RuntimeError('broken on purpose')"})
+    (notebooks / names.NOTEBOOK).write_text(json.dumps(train))
+    return notebooks
+
+
 def wait_for(path, timeout=300):
     deadline = time.monotonic() + timeout
     while not path.is_file():
@@ -138,13 +150,7 @@ def test_a_job_that_died_without_a_result_is_failed_with_its_log_and_not_retrain
 def test_a_training_failure_in_a_job_keeps_its_error_and_names_the_job(tmp_path, tiny_group, capsys):
     """A job that returned a failed notebook ended with a result: its error is kept (not replaced by 'ended
     without a result'), the job and its log are added, and a plain `htsgd run` does not retrain it here."""
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    train = json.loads((NOTEBOOKS / names.NOTEBOOK).read_text())
-    train["cells"] = [c for c in train["cells"] if "parameters" in c["metadata"].get("tags", [])]
-    train["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                           "source": "raise RuntimeError('broken on purpose')"})
-    (notebooks / names.NOTEBOOK).write_text(json.dumps(train))
+    notebooks = broken_notebooks(tmp_path)
     params = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG)
     results, group = tmp_path / "results", tmp_path / "results" / "tiny"
     assert run_groups([params], results, notebooks=notebooks, launcher="slurm",
@@ -179,6 +185,26 @@ def test_a_job_that_recorded_its_own_failure_shows_it_before_it_is_collected(tmp
     plan = collect(make_plan(load_group(params), group))
     assert plan.job_failed == {"noise0_seed1": own} and run_folder.read_failure(group / "noise0_seed1") == own
     assert claims.read_queued(group, "noise0_seed1") is None
+
+
+@pytest.mark.slow  # executes a notebook
+@pytest.mark.usefixtures("htsgd_kernel")
+def test_a_debug_job_runs_in_the_driver_which_reports_its_failure_as_a_workers(tmp_path, tiny_group, capsys):
+    """submitit's debug executor runs the task in this process: its job has ended when submitted, nothing is
+    marked, and a failed notebook is the driver's, listed and tried again by a plain `htsgd run` as a local worker's
+    is. Before: its outcome was dropped, and the run said nothing of it and exited 0."""
+    notebooks = broken_notebooks(tmp_path)
+    params = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG)
+    results, group = tmp_path / "results", tmp_path / "results" / "tiny"
+    assert run_groups([params], results, notebooks=notebooks, launcher="slurm",
+                      slurm_options={"cluster": "debug"}) == 1
+    out, err = capsys.readouterr()
+    assert "1 notebook(s) failed" in err and f"tiny/noise0_seed1/{names.FAILED_NOTEBOOK}: " in err, err
+    assert "broken on purpose" in err and "submitted" not in out
+    failure = run_folder.read_failure(group / "noise0_seed1")
+    assert "broken on purpose" in failure["error"] and "job" not in failure
+    assert claims.read_queued(group, "noise0_seed1") is None
+    assert "noise0_seed1" in make_plan(load_group(params), group).to_train
 
 
 # ---------------------------------------------------------------- fault 3: markers read safely, sacct once per array

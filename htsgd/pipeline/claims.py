@@ -1,4 +1,4 @@
-"""Who is working on a group or a run right now: locks that die with their holder, and Slurm jobs' claims.
+"""Who is working on a group or a run right now: locks that die with their holder, and jobs' claims.
 
 A lock is an open-file-description lock (`F_OFD_SETLK`, Linux) on a file in `results/<group>/.locks/`.
 The operating system releases it when its holder ends, however it ends, so a lock left by a killed
@@ -6,8 +6,9 @@ driver or job is never mistaken for a live one: its file still names the last ho
 one takes it over and says so. Unlike `flock`, such a lock can be *tested* without being taken
 (`F_OFD_GETLK`), so `htsgd status` or a driver's checks never make a concurrent hold fail.
 
-A configuration given to a Slurm job is *queued*: a marker `<id>.queued` names the job, its executor
-and its log, from submission until the job is seen to have ended (a requeued task stays queued).
+A configuration given to a job that did not end before `submit` returned (a Slurm job, or one of
+submitit's local executor) is *queued*: a marker `<id>.queued` names the job, its executor and its
+log (`jobs.Job.marker`), from submission until the job is seen to have ended (a requeued task stays queued).
 """
 
 import fcntl
@@ -80,7 +81,7 @@ def _read(fd) -> str:
     return os.pread(fd, 4096, 0).decode(errors="replace").strip()
 
 
-# ---------------------------------------------------------------- Slurm jobs' claims
+# ---------------------------------------------------------------- jobs' claims
 
 def queued_marker(group_dir, config_id: str) -> Path:
     return Path(group_dir) / LOCKS / f"{config_id}.queued"

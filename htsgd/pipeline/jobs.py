@@ -1,8 +1,12 @@
-"""Jobs alike whichever executor runs them: what a job is, and how jobs are followed.
+"""Jobs alike whichever executor runs them: the executors' one interface, the jobs they return, how jobs are followed.
 
-A job given configurations claims them: each is marked queued with it (`claims.mark_queued`, its
-`marker`) until it is seen to have ended; `htsgd status` and collecting (`htsgd run`) rebuild it
-from its marker and `follow` it, asking each executor once for all of its jobs: `slurm` jobs with one `sacct` call per
+An `Executor` (`local.Workers`: this machine's workers; `slurm.JobArray`: a job array through
+submitit, on Slurm or on this machine) is given a group's configurations and returns its `Job`s,
+as submitit's executors do. A job that ran in the driver's process has ended when `submit`
+returns, and its `result` is what each of its configurations came to. One that has not is claimed:
+each of its configurations is marked queued with it (`claims.mark_queued`, its `marker`) until it
+is seen to have ended; `htsgd status` and collecting (`htsgd run`) rebuild it from its marker and
+`follow` it, asking each executor once for all of its jobs: `slurm` jobs with one `sacct` call per
 job array (never one per configuration), and where some of its tasks have not ended, one `squeue`
 call for what Slurm says of them now (pending and why, or running where); `local` jobs (submitit's
 local executor, chosen on purpose with `slurm: {cluster: local}`) by whether their process still lives.
@@ -12,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,23 +29,32 @@ ENDED_STATES = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NO
 LOCAL_ENDED = "ENDED"  # a local job's process is gone: it cannot say how it ended
 # A task of an array cancelled while pending is in neither: Slurm 22.05 never accounts for it.
 GONE = "listed by neither squeue nor sacct: cancelled before it started"
+RAN_HERE = "COMPLETED"  # how a job that ran in the driver's process ended: it returned
 
 
 @dataclass(eq=False)
 class Job:
     """A task some executor was given: the configurations it trains, its id and log; once it is seen to have ended,
-    how (`ended`)."""
+    how (`ended`), and where it ran in the driver's process, what each configuration came to (`result`)."""
 
     executor: str
     job_id: str
     ids: list = field(default_factory=list)
     log: str | None = None  # relative to the group's folder
     result_file: str | None = None  # submitit's pickle of what the task returned, relative to the group's folder
-    ended: str | None = None  # None while it may still run; else how it ended (a sacct state, GONE, ENDED)
+    ended: str | None = None  # None while it may still run; else how it ended (a sacct state, GONE, ENDED, RAN_HERE)
     now: str | None = None  # while it has not ended, what its scheduler says of it (`Slurm: PENDING (Resources)`)
+    outcomes: list | None = None
 
     def done(self) -> bool:
         return self.ended is not None
+
+    def result(self) -> list[dict]:
+        """Each configuration's outcome (status, steps, test acc, or error). A job that ran elsewhere left them in its
+        run folders, which collecting reads."""
+        if self.outcomes is None:
+            raise RuntimeError(f"{self.executor} job {self.job_id} did not run in this process")
+        return self.outcomes
 
     def marker(self) -> dict:
         """The claim written for each of its configurations, from which another process rebuilds it."""
@@ -59,6 +73,17 @@ class Job:
         """What a configuration stands at once its job has ended without a result (collecting adds its log)."""
         return {"status": FAILED, "error": f"{self.executor} job {self.job_id} ended ({self.ended}) without a result",
                 "job": {**self.marker(), "ended": self.ended}}
+
+
+class Executor(ABC):
+    """Where configurations are trained: `submit` gives it a group's configurations and returns its jobs."""
+
+    where = ""  # how `htsgd run` says where they train, after its count of configurations to run
+
+    @abstractmethod
+    def submit(self, group, group_dir: Path, ids: list, data_dir: Path, device, notebooks: Path,
+               command: str) -> list[Job]:
+        """Train `ids` of `group` into `group_dir`; return at once, or once the jobs have ended (their `result`)."""
 
 
 def follow(jobs):

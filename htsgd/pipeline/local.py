@@ -1,4 +1,5 @@
-"""Training a group's configurations: one at a time, or N at once on one machine.
+"""Training a group's configurations: one at a time, or N at once on one machine (`Workers`, an executor whose
+job has ended when `submit` returns).
 
 Each configuration is one execution of the train notebook, written only into its own run
 folder, under that run's lock (so no two processes, local or Slurm, ever train it at once).
@@ -28,6 +29,7 @@ from ..record import run_folder
 from ..record.names import FAILED, FAILED_NOTEBOOK, FAILURES, METRICS, NOTEBOOK
 from ..record.public_paths import relative
 from . import claims
+from .jobs import RAN_HERE, Executor, Job
 from .notebook import FreshKernel, ReusedKernel, execute, kill_kernels
 
 ELSEWHERE = "running elsewhere"
@@ -89,6 +91,20 @@ def describe(outcome: dict) -> str:
     if "steps" in outcome:
         return f"{outcome['status']}, {outcome['steps']} steps, test acc {outcome['test_acc']:.2f} %"
     return f"{outcome['status']}: {outcome['error']}"
+
+
+class Workers(Executor):
+    """This machine's workers (`train_all`): one job, which has ended, with every configuration's outcome, when
+    `submit` returns."""
+
+    def __init__(self, workers: int = 1, fresh_kernels: bool = False):
+        self.workers, self.fresh_kernels = workers, fresh_kernels
+        self.where = f" on {workers} workers" if workers > 1 else ""
+
+    def submit(self, group, group_dir, ids, data_dir, device, notebooks, command) -> list[Job]:
+        outcomes = train_all(group, group_dir, ids, data_dir, device, notebooks, command, self.workers,
+                             self.fresh_kernels)
+        return [Job("workers", str(os.getpid()), list(ids), ended=RAN_HERE, outcomes=outcomes)]
 
 
 def train_all(group, group_dir: Path, ids: list, data_dir: Path, device, notebooks: Path, command: str,

@@ -8,12 +8,14 @@ code, and runs whose analysis must be redone but that have no weights, are moved
 again: a record is never a mix of old runs and new numbers. Nothing is ever deleted: a folder set
 aside goes to `<results>/<group>.superseded/<time>/`.
 
-Launchers are handed the plan's `to_train` and nothing else (`local`: this machine's workers;
-`slurm`: a job array, after which this returns). Collecting, `htsgd run` again, never trains a
-configuration that a job was given, not even one whose job ended without a result: those are listed
-with their logs, and training them again is an explicit choice (`--launcher local`, or a new
-submission with `--launcher slurm`). Analysis and report run only when nothing is being trained,
-and only when their inputs changed.
+The launcher's executor (`jobs.Executor`: `local`, this machine's workers; `slurm`, a job array)
+is handed the plan's `to_train` and nothing else, and returns jobs: those that ran here have their
+outcomes; each configuration of one that has not ended is marked queued with its job, and the group
+waits for it. Collecting, `htsgd run` again, folds ended jobs into the record alike whichever
+executor ran them, and never trains a configuration that a job was given, not even one whose job
+ended without a result: those are listed with their logs, and training them again is an explicit
+choice (`--launcher local`, or a new submission with `--launcher slurm`). Analysis and report run
+only when nothing is being trained, and only when their inputs changed.
 """
 
 import shutil
@@ -33,8 +35,8 @@ from ..record.storage import DamagedFile
 from ..report.findings import write_findings
 from . import claims
 from .downloads import tidy_on_failure
-from .jobs import Job, follow
-from .local import clock, train_all
+from .jobs import Executor, Job, follow
+from .local import Workers, clock
 from .notebook import execute
 from .params import Group, group_folder, load_group, slurm_options as checked_slurm_options
 from .plan import Plan, make_plan, report_inputs, stage_fresh
@@ -58,10 +60,7 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
     groups = [load_group(p, large_grid) for p in paths]
     _check_data(groups, data_dir)
     options = {g.name: checked_slurm_options(slurm_options, "the --slurm flags", g.slurm) for g in groups}
-    if launcher == "slurm":
-        from .slurm import check_cluster
-        for group in groups:
-            check_cluster(options[group.name], group.path)
+    executors = {g.name: _executor(launcher, options[g.name], g.path, workers, fresh_kernels) for g in groups}
     command = command or command_line()
     with ExitStack() as held:
         for group in groups:
@@ -74,19 +73,16 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
             started = time.monotonic()
             wanted = {*plan.to_train, *(plan.job_failed if launcher is not None else [])}
             todo = [i for i in plan.group.configs if i in wanted]
-            _say_plan(plan, todo, workers, launcher)
-            if launcher == "slurm" and todo:
-                from .slurm import submit
-                submitted = submit(plan.group, plan.group_dir.resolve(), todo, Path(data_dir).resolve(), device,
-                                   command, options[plan.group.name], notebooks)
-                if options[plan.group.name]["cluster"] != "debug":
-                    elsewhere += len(submitted)
-                    continue
-            elif todo:
-                outcomes = train_all(plan.group, plan.group_dir.resolve(), todo, Path(data_dir).resolve(), device,
-                                     notebooks, command, workers, fresh_kernels)
-                failed += [(relative(plan.group_dir / o["id"] / FAILED_NOTEBOOK), o["error"])
-                           for o in outcomes if o["status"] in FAILURES]
+            launch = executors[plan.group.name]
+            _say_plan(plan, todo, launch)
+            jobs = launch.submit(plan.group, plan.group_dir.resolve(), todo, Path(data_dir).resolve(), device,
+                                 Path(notebooks), command) if todo else []
+            waiting = _claim(plan.group_dir, [job for job in jobs if not job.done()])
+            if waiting:
+                elsewhere += waiting
+                continue
+            failed += [(relative(plan.group_dir / o["id"] / FAILED_NOTEBOOK), o["error"])
+                       for job in jobs for o in job.result() if o["status"] in FAILURES]
             plan = _check_checkpoints(collect(plan))
             damaged += [(f"{plan.group.name}/{i}", why) for i, why in plan.damaged.items()]
             job_failed += [(f"{plan.group.name}/{i}", failure) for i, failure in plan.job_failed.items()]
@@ -100,6 +96,24 @@ def run_groups(paths, results_dir="results", data_dir="data", device=None, noteb
                   f"{relative(plan.group_dir)}", flush=True)
         _write_findings(results_dir)
     return _exit_status(failed, damaged, job_failed, elsewhere)
+
+
+def _executor(launcher, slurm_options: dict, where, workers: int, fresh_kernels: bool) -> Executor:
+    """The launcher's executor for a group: a job array through submitit (`slurm`), else this machine's workers."""
+    if launcher == "slurm":
+        from .slurm import JobArray  # submitit is imported only where it is used
+
+        return JobArray(slurm_options, where)
+    return Workers(workers, fresh_kernels)
+
+
+def _claim(group_dir: Path, jobs: list[Job]) -> int:
+    """Mark each configuration of jobs that have not ended queued with its job, until collecting sees it ended;
+    return how many they were given."""
+    for job in jobs:
+        for config_id in job.ids:
+            claims.mark_queued(group_dir, config_id, job.marker())
+    return sum(len(job.ids) for job in jobs)
 
 
 def _write_findings(results_dir):
@@ -199,7 +213,7 @@ def _check_checkpoints(plan: Plan) -> Plan:
     return plan
 
 
-def _say_plan(plan: Plan, todo: list, workers: int, launcher):
+def _say_plan(plan: Plan, todo: list, launch: Executor):
     done = len(plan.recorded)
     parts = [f"{len(plan.group.configs)} configurations", f"{done} already complete", f"{len(todo)} to run"]
     if plan.elsewhere:
@@ -207,12 +221,12 @@ def _say_plan(plan: Plan, todo: list, workers: int, launcher):
     waiting = set(plan.job_failed).difference(todo)
     if waiting:
         parts.append(f"{len(waiting)} left without a result by their job")
-    where = f" on {workers} workers" if workers > 1 and todo and launcher != "slurm" else ""
+    where = launch.where if todo else ""
     print(f"{plan.group.name}: {', '.join(parts)}{where} -> {relative(plan.group_dir)}", flush=True)
 
 
 def collect(plan: Plan) -> Plan:
-    """Fold what ended jobs left into the record, as it is now (a launcher may just have trained), alike whichever
+    """Fold what ended jobs left into the record, as it is now (an executor may just have trained), alike whichever
     executor ran them: a recorded run's claim is dropped; a job that ended without a result becomes that
     configuration's failure, with the job and its log, unless the job recorded its own (a failed notebook); then
     runs.csv is rebuilt."""
