@@ -46,7 +46,8 @@ from ..record.public_paths import public_path
 
 DOCS_SOURCE, DOCS = Path("docs"), "_docs"  # the guides, and their pages' folder (no group can be named so)
 FINDINGS_HTML = "FINDINGS.html"
-MARKDOWN_LINK = re.compile(r"\]\((?!\w+:|/)([^)#\s]+)\.md(#[^)\s]*)?\)")  # a relative link to a Markdown file
+REPOSITORY_LINK = re.compile(r"\[([^\]]+)\]\(\.\./(?!results/|README\.md\))([^)\s]+)\)")  # a guide's other links out
+MARKDOWN_LINK = re.compile(r"\]\((?!\w+:|/)([^)#\s]+)\.(?:md|ipynb)(#[^)\s]*)?\)")  # to a file the site makes a page of
 BUILT, UNFINISHED = ".built", "unfinished\n"  # marks a group's folder as the site's; its digest once complete
 SITE_MARK = ".htsgd-site"
 INDEX, TITLE = "index.html", "htsgd: the record"
@@ -141,10 +142,15 @@ def build_site(results_dir, out, params_dir, docs_dir=DOCS_SOURCE) -> tuple[dict
 
 
 def markdown_page_body(text: str) -> str:
-    """Markdown as HTML, its relative links to Markdown files turned to the pages the site makes of them, and a
-    guide's links into the repository to where the site keeps the same thing (groups at its root, no README)."""
-    text = text.replace("](../results/", "](../").replace("](../README.md)", f"](../{INDEX})")
+    """Markdown as HTML, its relative links to Markdown files and notebooks turned to the site's pages of them."""
     return markdown2html_mistune(MARKDOWN_LINK.sub(r"](\1.html\2)", text))
+
+
+def guide_body(text: str) -> str:
+    """A guide's page: its links into the repository go where the site keeps the same thing (groups at its root,
+    the README as the index), and a link to any other repository file, which the site does not hold, is named."""
+    text = REPOSITORY_LINK.sub(r"\1 (`\2` in the repository)", text)
+    return markdown_page_body(text.replace("](../results/", "](../").replace("](../README.md)", f"](../{INDEX})"))
 
 
 def publish_docs(docs_dir: Path, target: Path, index: Path) -> list[Path]:
@@ -155,7 +161,7 @@ def publish_docs(docs_dir: Path, target: Path, index: Path) -> list[Path]:
     if not guides:
         return []
     pages = [storage.write_text(target / f"{guide.stem}.html",
-                                page(guide.name, markdown_page_body(read_text(guide)), link(index, target)))
+                                page(guide.name, guide_body(read_text(guide)), link(index, target)))
              for guide in guides]
     storage.write_text(target / BUILT, "the site's guides\n")
     return pages

@@ -19,8 +19,8 @@ from ..core.data import TEST_SET_SIZE
 from ..core.prune import MCE_RATIO
 from ..record import storage
 from ..errors import UserError
-from ..record.names import (COMPARISONS_CSV, FINDINGS_END, FINDINGS_MD, FINDINGS_START, TABLES, VERDICT_MD,
-                            WIDTH_TREND_CSV)
+from ..record.names import (COMPARISONS_CSV, FINDINGS_END, FINDINGS_MD, FINDINGS_START, RUNS_CSV, TABLES,
+                            VERDICT_MD, WIDTH_TREND_CSV)
 from ..record.public_paths import public_path
 from .write import CONTROL_CSV
 
@@ -53,6 +53,12 @@ GLOSSARY = {
     "floor": "the share of noisy seeds already below the frontier's line before anything is removed: they score "
              "0 whatever pruning does, which measures noise's accuracy cost, not prunability",
 }
+
+
+def unreported_groups(results_dir) -> list[Path]:
+    """The groups under `results_dir` with runs but no comparisons.csv: not reported by the current report."""
+    return sorted(path.parent for path in Path(results_dir).glob(f"*/{RUNS_CSV}")
+                  if not (path.parent / TABLES / COMPARISONS_CSV).is_file())
 
 
 def reported_groups(results_dir) -> list[Path]:
@@ -135,11 +141,15 @@ def summary(results_dir, root: str = "") -> str:
             continue
         for dataset in runs["dataset"].unique():
             by_dataset.setdefault(dataset, {})[group.name] = read
+    missing = unreported_groups(results_dir)
+    note = ("\n**Not in this summary**: " + ", ".join(g.name for g in missing) + ": a record that the current report "
+            "has not read (no tables/comparisons.csv); `htsgd status` on its params file says what is out of date, "
+            "and `htsgd run` on it regenerates it.\n") if missing else ""
     if not by_dataset:
-        return "No group has been reported yet (run `htsgd run params/<group>.yaml`).\n"
+        return "No group has been reported yet (run `htsgd run params/<group>.yaml`).\n" + note
     return "\n".join(f"**{dataset}** (comparisons counted per group; outcomes for noise):\n\n"
                      + "".join(f"- {sentence}\n" for sentence in dataset_sentences(groups, root))
-                     for dataset, groups in by_dataset.items())
+                     for dataset, groups in by_dataset.items()) + note
 
 
 def _limits(results_dir) -> str:
