@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from htsgd.cli import main
+from htsgd.report.findings import write_findings
 from htsgd.record.names import FAILED_NOTEBOOK, FIGURES, NOTEBOOK, RUNS_CSV, SUMMARY, TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,7 @@ def make_results(root: Path):
         shutil.copytree(DEMO / folder, demo / folder)
     (bare / "run1").mkdir(parents=True)
     (bare / RUNS_CSV).write_text("id,status\nrun1,failed\nrun2,pending\nrun3,pending\n")
+    write_findings(results)  # what htsgd run writes beside the groups: the verdict links its glossary
     shutil.copyfile(DEMO / DEMO_RUNS[0] / NOTEBOOK, bare / "run1" / FAILED_NOTEBOOK)
     (results / "train" / "some_run").mkdir(parents=True)
     params.mkdir()

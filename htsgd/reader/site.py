@@ -135,8 +135,9 @@ def build_site(results_dir, out, params_dir, docs_dir=DOCS_SOURCE) -> tuple[dict
     opening = ""
     if findings.is_file():
         opening = skipped.unless_unreadable(lambda path: markdown_page_body(read_text(path)), findings) or ""
-        if opening:
+        if opening:  # the page, and the file itself for the notebooks' links to it
             storage.write_text(out / FINDINGS_HTML, page(FINDINGS_MD, opening, INDEX))
+            shutil.copyfile(findings, out / FINDINGS_MD)
     storage.write_text(out / INDEX, page(TITLE, index_body(groups, sections, opening, guides)))
     return outcomes, skipped
 
