@@ -231,7 +231,8 @@ def test_findings_list_every_reported_group_with_links(tmp_path):
     make_group(tmp_path, [spec(seed=1)], name="unreported", norms_and_histories=False)  # no report written
     text = findings(tmp_path)
     assert text.startswith("# What the records show\n")
-    assert "**digits** (comparisons counted per group" in text and "unreported" not in text
+    assert "**digits** (comparisons counted per group" in text
+    assert text.count("unreported") == 1 and "**Not in this summary**: unreported: a record" in text  # named, not counted
     assert ("**Frontier** (units removable within 1 point of no noise's accuracy): [first](first/tables/verdict.md) "
             "more in 3 of 3, median floor 0% (9 seed pairs); [second](second/tables/verdict.md) fewer in 1 of 1, median "
             "floor 0% (3 seed pairs).") in text
