@@ -205,3 +205,35 @@ def demo_copy(tmp_path):
     shutil.copytree(ROOT / "results" / "demo", tmp_path / "results" / "demo",
                     ignore=shutil.ignore_patterns("model.pt", "checkpoint.pt", ".locks"))
     return tmp_path / "demo.yaml", tmp_path / "results", tmp_path / "results" / "demo"
+
+
+@pytest.fixture
+def current_demo(demo_copy):
+    """`demo_copy`, checked up to date first: on a record older than the code, `htsgd run` would train it again."""
+    from htsgd.pipeline.params import load_group
+    from htsgd.pipeline.plan import make_plan
+
+    params, results, group = demo_copy
+    assert make_plan(load_group(params), group).report_fresh, "the committed demo record is not up to date: make demo"
+    return demo_copy
+
+
+@pytest.fixture
+def hand_built(tiny_group, digits):
+    """The tiny group (capped at 10 steps) as `htsgd run` leaves its run folders, made in this process without a
+    kernel: each run trained into its folder, the train notebook beside it as its executed copy (the code is what
+    freshness reads of it). No runs.csv, no analysis. (params, results, group folder)"""
+    import shutil
+
+    from htsgd.pipeline.params import load_group
+    from htsgd.record.digests import NOTEBOOKS
+    from htsgd.record.names import NOTEBOOK
+    from htsgd.record.trained_run import train_in_folder
+
+    params = tiny_group(cap=("iterations: 300", "iterations: 10"))
+    group = load_group(params)
+    group_dir = params.parent / "results" / group.name
+    for config_id, config in group.configs.items():
+        train_in_folder(config, digits, group_dir / config_id, "cpu", progress=False, command="htsgd run tiny.yaml")
+        shutil.copy(NOTEBOOKS / NOTEBOOK, group_dir / config_id / NOTEBOOK)
+    return params, group_dir.parent, group_dir

@@ -1,4 +1,5 @@
-"""The notebooks through papermill, and the driver over a tiny group: real kernels, real files."""
+"""The notebooks through papermill, and the driver over a tiny group: real kernels, real files (the tests marked
+slow); and, without a kernel, what the driver makes of how a notebook ended."""
 
 import json
 import os
@@ -7,9 +8,14 @@ from pathlib import Path
 import pandas as pd
 import papermill
 import pytest
+from jupyter_client.kernelspec import NoSuchKernel
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.exceptions import PapermillExecutionError
 
 from htsgd.analysis.group_analysis import COLUMNS
 from htsgd.cli import main
+from htsgd.errors import UserError
+from htsgd.pipeline.notebook import START_ATTEMPTS, execute
 from htsgd.pipeline.run import run_groups
 from htsgd.record import group_record, names, run_folder, storage
 from htsgd.record.digests import NOTEBOOKS, TRAIN, python_digest
@@ -89,19 +95,6 @@ def test_provenance_of_the_group_and_its_runs(built):
                     else "".join(o["data"]["text/markdown"]) for c in report["cells"] for o in c.get("outputs", []))
     assert "runs.devices" in shown and "analysis.device" in shown
 
-
-@pytest.mark.slow  # executes notebooks
-def test_a_rerun_skips_everything_even_after_files_are_touched(fresh_copy, capsys):
-    params, results, group = fresh_copy
-    for path in [*group.rglob("*"), params]:  # what a git checkout does to times, leaving contents as they were
-        if path.is_file():
-            os.utime(path, (1, 1))
-    before = mtimes(group)
-    capsys.readouterr()
-    assert run_groups([params], results_dir=results) == 0
-    out = capsys.readouterr().out
-    assert "4 already complete, 0 to run" in out and "analysis up to date" in out and "report up to date" in out
-    assert mtimes(group) == before
 
 
 @pytest.mark.slow  # executes notebooks
@@ -191,3 +184,92 @@ def test_a_bug_in_the_driver_is_a_traceback_not_a_failed_run(tmp_path, tiny_grou
     monkeypatch.setattr("papermill.execute_notebook", broken)
     with pytest.raises(ZeroDivisionError):
         run_groups([tiny_group()], results_dir=tmp_path / "results")
+
+
+# ---------------------------------------------------------------- what the driver makes of a notebook's end, no kernel
+
+
+def fake_papermill(monkeypatch, *raised):
+    """papermill as `execute` meets it: each call writes its output notebook, then raises the next of `raised`
+    (None: the notebook ran). Returns the calls' arguments."""
+    calls = []
+
+    def execute_notebook(input_path, output_path, **kwargs):
+        calls.append(kwargs)
+        Path(output_path).write_text(json.dumps({"cells": [], "executed": input_path}))
+        if raised[len(calls) - 1] is not None:
+            raise raised[len(calls) - 1]
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    return calls
+
+
+def cell_error():
+    """What papermill raises when a cell raised."""
+    return PapermillExecutionError(3, 3, "raise RuntimeError('broken')", "RuntimeError", "broken on purpose", [])
+
+
+@pytest.mark.parametrize("raised, status, error", [
+    (cell_error(), "failed", "RuntimeError: broken on purpose"),
+    (CellTimeoutError("A cell timed out after 2 s."), "timeout", "CellTimeoutError: A cell timed out after 2 s."),
+    (DeadKernelError("Kernel died"), "failed", "DeadKernelError: Kernel died"),
+])
+def test_a_notebook_that_fails_is_an_outcome_and_kept_as_failed(tmp_path, monkeypatch, raised, status, error):
+    fake_papermill(monkeypatch, raised)
+    output = tmp_path / "run" / names.NOTEBOOK
+    assert execute(NOTEBOOKS / names.NOTEBOOK, output, {}, 2, cwd=tmp_path) == {"status": status, "error": error}
+    assert sorted(p.name for p in output.parent.iterdir()) == [names.FAILED_NOTEBOOK]
+
+
+def test_a_notebook_that_runs_replaces_the_last_failed_one(tmp_path, monkeypatch):
+    calls = fake_papermill(monkeypatch, None)
+    output = tmp_path / "run" / names.NOTEBOOK
+    output.parent.mkdir()
+    (tmp_path / "run" / names.FAILED_NOTEBOOK).write_text("{}")
+    assert execute(NOTEBOOKS / names.NOTEBOOK, output, {"seed": 1}, 2, cwd=tmp_path) is None
+    assert sorted(p.name for p in output.parent.iterdir()) == [names.NOTEBOOK]
+    assert calls[0]["parameters"] == {"seed": 1} and calls[0]["execution_timeout"] == 2
+
+
+def test_a_kernel_that_fails_to_start_is_started_again_and_a_bug_is_raised(tmp_path, monkeypatch):
+    start_failure = RuntimeError("Kernel died before replying to kernel_info")
+    output = tmp_path / names.NOTEBOOK
+    calls = fake_papermill(monkeypatch, start_failure, start_failure, None)
+    assert execute(NOTEBOOKS / names.NOTEBOOK, output, {}, 2, cwd=tmp_path) is None and len(calls) == 3
+    fake_papermill(monkeypatch, *[start_failure] * START_ATTEMPTS)
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        execute(NOTEBOOKS / names.NOTEBOOK, output, {}, 2, cwd=tmp_path)
+    calls = fake_papermill(monkeypatch, start_failure)
+    with pytest.raises(RuntimeError, match="Kernel died"):  # a kernel given to it is the caller's to start again
+        execute(NOTEBOOKS / names.NOTEBOOK, output, {}, 2, km=object())
+    assert len(calls) == 1
+    fake_papermill(monkeypatch, ZeroDivisionError("a bug"))
+    with pytest.raises(ZeroDivisionError):
+        execute(NOTEBOOKS / names.NOTEBOOK, output, {}, 2, cwd=tmp_path)
+    assert not output.with_suffix(".failed.ipynb").exists()
+
+
+def test_no_htsgd_kernel_is_one_line_naming_make_setup(tmp_path, monkeypatch):
+    fake_papermill(monkeypatch, NoSuchKernel("htsgd"))
+    with pytest.raises(UserError, match="no Jupyter kernel named 'htsgd'; run `make setup`"):
+        execute(NOTEBOOKS / names.NOTEBOOK, tmp_path / names.NOTEBOOK, {}, 2, cwd=tmp_path)
+
+
+def test_a_failed_report_fails_the_run_keeps_the_last_report_and_is_redone_next(current_demo, code_changed,
+                                                                                monkeypatch, capsys):
+    params, results, group = current_demo
+    before, analysis = (group / "report.ipynb").read_bytes(), storage.read_json(group / names.PROVENANCE)["analysis"]
+    code_changed("report")
+    fake_papermill(monkeypatch, cell_error())
+    assert run_groups([params], results_dir=results) == 1
+    out, err = capsys.readouterr()
+    assert "0 to run" in out and "analysis up to date" in out
+    assert "1 notebook(s) failed" in err and "report.failed.ipynb: RuntimeError: broken on purpose" in err
+    assert (group / "report.ipynb").read_bytes() == before and (group / "report.failed.ipynb").is_file()
+    record = storage.read_json(group / names.PROVENANCE)
+    assert record["analysis"] == analysis  # a report never rewrites what produced the analysis
+    assert record["report"]["inputs"] is None and record["report"]["outputs"] is None  # failed: not fresh
+    assert {"htsgd_version", "git_commit", "torch", "device", "command"} <= set(record["report"])
+    assert str(results.parent) not in (group / names.PROVENANCE).read_text()  # the record names no machine path
+    assert main(["status", str(params), "--results_dir", str(results)]) == 0
+    assert "analysis up to date, report to be redone" in capsys.readouterr().out

@@ -9,9 +9,10 @@ import textwrap
 import time
 
 import pytest
+import submitit
 
 from htsgd.cli import main
-from htsgd.pipeline import claims, jobs, local
+from htsgd.pipeline import claims, jobs, local, slurm
 from htsgd.pipeline.params import load_group
 from htsgd.pipeline.plan import make_plan
 from htsgd.pipeline.run import STILL_RUNNING, collect, run_groups
@@ -43,12 +44,14 @@ def ended(marker: dict) -> str | None:
     return job.ended
 
 
-def fake_sacct(tmp_path, monkeypatch, output: str, code: int = 0):
-    """An executable `sacct` first on PATH: logs its arguments to the returned file, prints `output`."""
-    folder, log = tmp_path / "bin", tmp_path / "sacct.log"
+def fake_slurm(tmp_path, monkeypatch, command: str, output: str, code: int = 0):
+    """An executable Slurm `command` (sacct, squeue) first on PATH: logs its arguments to the returned file, prints
+    `output` (to stderr when it fails with `code`)."""
+    folder, log = tmp_path / "bin", tmp_path / f"{command}.log"
     folder.mkdir(exist_ok=True)
-    script = folder / "sacct"
-    script.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\ncat <<'EOF'\n{textwrap.dedent(output).strip()}\nEOF\nexit {code}\n")
+    script = folder / command
+    script.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\ncat <<'EOF'{' >&2' if code else ''}\n"
+                      f"{textwrap.dedent(output).strip()}\nEOF\nexit {code}\n")
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return log
@@ -116,11 +119,9 @@ def test_a_local_cluster_job_names_its_executor_and_keeps_its_claim_until_collec
     assert [claims.read_queued(group, i) for i in ids] == [None, None]
 
 
-@pytest.mark.slow  # runs jobs that execute notebooks
-@pytest.mark.usefixtures("htsgd_kernel")
-def test_a_job_that_died_without_a_result_is_failed_with_its_log_and_not_retrained(tmp_path, tiny_group, capsys):
-    """Before: a job that ended without a result was forgotten (local) or stayed queued forever (sacct could not
-    find it), and a plain `htsgd run` trained the configuration here."""
+def collected_job_failure(tmp_path, tiny_group, capsys):
+    """noise0_seed1 given to a local job that ended without a result: status and `htsgd run` name the job and its log,
+    `htsgd run` records that as the configuration's failure and never trains it unasked. (params, results, group)"""
     params = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG)
     results, group = tmp_path / "results", tmp_path / "results" / "tiny"
     pid = dead_pid()
@@ -140,7 +141,19 @@ def test_a_job_that_died_without_a_result_is_failed_with_its_log_and_not_retrain
     assert f"failed (local job {pid} ended (ENDED) without a result; its log: {job['log']})" in capsys.readouterr().out
     assert main(["run", str(params), "--results_dir", str(results)]) == 1  # still not retrained unasked
     assert not (group / "noise0_seed1" / names.NOTEBOOK).exists()
+    return params, results, group
 
+
+def test_a_job_that_died_without_a_result_is_failed_with_its_log_and_not_retrained(tmp_path, tiny_group, capsys):
+    """Before: a job that ended without a result was forgotten (local) or stayed queued forever (sacct could not
+    find it), and a plain `htsgd run` trained the configuration here."""
+    collected_job_failure(tmp_path, tiny_group, capsys)
+
+
+@pytest.mark.slow  # executes a notebook
+@pytest.mark.usefixtures("htsgd_kernel")
+def test_a_configuration_its_job_left_without_a_result_is_trained_here_when_asked(tmp_path, tiny_group, capsys):
+    params, results, group = collected_job_failure(tmp_path, tiny_group, capsys)
     assert main(["run", str(params), "--results_dir", str(results), "--launcher", "local"]) == 0
     assert run_folder.is_recorded(group / "noise0_seed1") and run_folder.read_failure(group / "noise0_seed1") is None
 
@@ -227,6 +240,63 @@ def test_a_marker_removed_between_listing_and_reading_reads_as_none(tmp_path, ti
     assert "noise0_seed1" in capsys.readouterr().out and claims.read_queued(group, "noise0_seed1") is None
 
 
+class NoKernel:
+    """Stands in for a worker's kernel, where the train notebook's execution is stood in for too."""
+
+    def __init__(self, cwd, env=None):
+        pass
+
+    def take(self):
+        return None
+
+    def release(self, km, healthy=True):
+        pass
+
+    def close(self):
+        pass
+
+
+def train_without_a_kernel(monkeypatch, execute):
+    """`local.train_one` as it is, with `execute` in place of the train notebook's execution: no kernel starts."""
+    monkeypatch.setattr(local, "_kernels", {})
+    monkeypatch.setattr(local, "ReusedKernel", NoKernel)
+    monkeypatch.setattr(local, "execute", execute)
+
+
+def stopped(notebook, output, parameters, timeout, km=None) -> dict:
+    """The train notebook's execution, failing at once."""
+    return {"status": names.FAILED, "error": f"stopped by the test in {parameters['run_dir']}"}
+
+
+def test_a_debug_job_trains_its_pack_in_the_driver_and_marks_nothing(tmp_path, tiny_group, monkeypatch, capsys):
+    """The Slurm launcher's own path (the array submitted, each task's pack trained, the job's result taken) through
+    submitit's debug executor, up to the notebook (failing here, as in the slow test above)."""
+    train_without_a_kernel(monkeypatch, stopped)
+    params = tiny_group(seeds=SEED_ONE)
+    results, group = tmp_path / "results", tmp_path / "results" / "tiny"
+    ids = ["noise0_seed1", "noise1_sigma0.01_seed1"]
+    assert run_groups([params], results, launcher="slurm", slurm_options={"cluster": "debug", "pack": 2}) == 1
+    out, err = capsys.readouterr()
+    assert "2 notebook(s) failed" in err and "submitted" not in out
+    for config_id in ids:
+        assert f"tiny/{config_id}/{names.FAILED_NOTEBOOK}: stopped by the test in {config_id}" in err
+        assert run_folder.read_failure(group / config_id) == stopped(None, None, {"run_dir": config_id}, 0)
+        assert claims.read_queued(group, config_id) is None
+    assert make_plan(load_group(params), group).to_train == ids
+    assert len(list((group / names.SLURM_LOGS).glob("*/*_log.out"))) == 1  # one task for the pack of two
+
+
+def test_a_task_is_requeued_at_its_time_limit_only_where_its_runs_resume(tiny_group):
+    """Warned before its limit (submitit's 90 s, less for a limit of a few minutes); requeued to resume from the
+    run's checkpoint, never to start over and time out again."""
+    assert [slurm.signal_delay(minutes) for minutes in (1, 5, 6, 60)] == [15, 75, 90, 90]
+    pack = slurm.Pack(time_min=5)
+    assert pack.checkpoint(load_group(tiny_group()), "group_dir") is None
+    requeued = pack.checkpoint(load_group(tiny_group(every=("timeout: 600", "timeout: 600\ncheckpoint_every: 50"))),
+                               "group_dir")
+    assert isinstance(requeued, submitit.helpers.DelayedSubmission) and requeued.args[1] == "group_dir"
+
+
 def test_training_leaves_the_marker_of_its_job(tmp_path, tiny_group, monkeypatch):
     """Before: `train_one` removed the queued marker when training started, so a task requeued after that was
     neither locked nor queued, and another driver could train the configuration too."""
@@ -234,26 +304,11 @@ def test_training_leaves_the_marker_of_its_job(tmp_path, tiny_group, monkeypatch
     claims.mark_queued(group_dir, "noise0_seed1", local_marker(os.getpid()))
     seen = []
 
-    class NoKernel:
-        def __init__(self, cwd):
-            pass
-
-        def take(self):
-            return None
-
-        def release(self, km, healthy=True):
-            pass
-
-        def close(self):
-            pass
-
     def execute(notebook, output, parameters, timeout, km=None):
         seen.append(claims.read_queued(group_dir, "noise0_seed1"))
         return {"status": names.FAILED, "error": "stopped by the test"}
 
-    monkeypatch.setattr(local, "_kernels", {})
-    monkeypatch.setattr(local, "ReusedKernel", NoKernel)
-    monkeypatch.setattr(local, "execute", execute)
+    train_without_a_kernel(monkeypatch, execute)
     group = load_group(tiny_group())
     outcome = local.train_one(group, "noise0_seed1", group_dir, tmp_path / "data", "cpu", tmp_path, "test")
     assert outcome["status"] == names.FAILED and seen == [local_marker(os.getpid())]
@@ -272,7 +327,7 @@ SACCT_ARRAY = """
 
 def test_status_asks_sacct_once_per_job_array(tmp_path, tiny_group, monkeypatch, capsys):
     """Before: status asked sacct (through submitit) twice per configuration."""
-    log = fake_sacct(tmp_path, monkeypatch, SACCT_ARRAY)
+    log = fake_slurm(tmp_path, monkeypatch, "sacct", SACCT_ARRAY)
     params = tiny_group()
     group_dir = tmp_path / "results" / "tiny"
     ids = list(load_group(params).configs)
@@ -293,7 +348,7 @@ def test_status_asks_sacct_once_per_job_array(tmp_path, tiny_group, monkeypatch,
 
 
 def test_slurm_states_reads_sacct_as_it_prints(tmp_path, monkeypatch):
-    log = fake_sacct(tmp_path, monkeypatch, SACCT_ARRAY + "    123_[6,8-9]|PENDING\n    123_5|OUT_OF_MEMORY+\n")
+    log = fake_slurm(tmp_path, monkeypatch, "sacct", f"{SACCT_ARRAY}    123_[6,8-9]|PENDING\n    123_5|OUT_OF_MEMORY+")
     states = jobs.slurm_states("123")
     assert states == {"123_0": "RUNNING", "123_1": "COMPLETED", "123_2": "CANCELLED", "123_3": "PENDING",
                       "123_4": "PENDING", "123_5": "OUT_OF_MEMORY", "123_6": "PENDING", "123_8": "PENDING",
@@ -308,12 +363,44 @@ def test_slurm_states_reads_sacct_as_it_prints(tmp_path, monkeypatch):
 def test_sacct_failing_or_missing_is_a_clear_error(tmp_path, monkeypatch):
     from htsgd.errors import UserError
 
-    fake_sacct(tmp_path, monkeypatch, "sacct: error: Problem talking to the database", code=1)
+    fake_slurm(tmp_path, monkeypatch, "sacct", "sacct: error: Problem talking to the database", code=1)
     with pytest.raises(UserError, match="sacct -j 123 failed: sacct: error: Problem talking to the database"):
         jobs.slurm_states("123")
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     with pytest.raises(UserError, match="`sacct` is not on this machine's PATH"):
         jobs.slurm_states("123")
+
+
+def test_squeue_says_what_a_task_waits_for_and_a_task_neither_lists_was_cancelled_before_it_started(
+        tmp_path, tiny_group, monkeypatch, capsys):
+    """sacct has not yet recorded a task that never started; squeue is asked, once, only where sacct has not seen every
+    task end. A task listed by neither ended (Slurm 22.05 never accounts for one cancelled while pending)."""
+    fake_slurm(tmp_path, monkeypatch, "sacct", "123_0|RUNNING\n123_1|COMPLETED\n123_[3-4,6]|PENDING")
+    squeue = fake_slurm(tmp_path, monkeypatch, "squeue", "123_0|RUNNING|None|node7\n123_3|PENDING|Resources|\n"
+                                                         "123_4|PENDING|None|")
+    followed = {i: jobs.Job("slurm", f"123_{i}") for i in (0, 1, 3, 4, 5, 6)}
+    jobs.follow(followed.values())
+    assert {i: (job.ended, job.now) for i, job in followed.items()} == {
+        0: (None, "Slurm: RUNNING on node7"), 1: ("COMPLETED", None), 3: (None, "Slurm: PENDING (Resources)"),
+        4: (None, "Slurm: PENDING"), 5: (jobs.GONE, None), 6: (None, None)}  # 6: squeue lags sacct
+    jobs.follow([jobs.Job("slurm", "123_1")])  # every task ended: squeue is not asked
+    assert squeue.read_text().splitlines() == ["-j 123 -r -h -o %i|%T|%r|%N"]
+
+    params, group = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG), tmp_path / "results" / "tiny"
+    claims.mark_queued(group, "noise0_seed1", {"job_id": "123_3", "executor": "slurm", "log": "123_3.err"})
+    assert status_group(params, tmp_path / "results") == 0
+    assert "queued (job 123_3 (slurm), log 123_3.err; Slurm: PENDING (Resources))" in capsys.readouterr().out
+
+
+def test_squeue_that_cannot_answer_leaves_sacct_to_decide(tmp_path, monkeypatch):
+    """Slurm that holds none of the array's tasks ends those sacct does not list; squeue failing otherwise (no
+    controller) ends nothing."""
+    fake_slurm(tmp_path, monkeypatch, "sacct", "123_0|PENDING")
+    fake_slurm(tmp_path, monkeypatch, "squeue", "slurm_load_jobs error: Invalid job id specified", code=1)
+    assert [ended(job) for job in ({"job_id": "123_0", "executor": "slurm", "log": "x"},
+                                   {"job_id": "123_1", "executor": "slurm", "log": "x"})] == [None, jobs.GONE]
+    fake_slurm(tmp_path, monkeypatch, "squeue", "slurm_load_jobs error: Unable to contact slurm controller", code=1)
+    assert ended({"job_id": "123_1", "executor": "slurm", "log": "x"}) is None
 
 
 def test_local_jobs_are_followed_by_their_process(tmp_path):
@@ -342,7 +429,7 @@ def imported(args, cwd) -> set:
 
 
 def test_help_and_status_import_no_torch_submitit_or_jupyter(tmp_path, tiny_group, monkeypatch):
-    fake_sacct(tmp_path, monkeypatch, SACCT_ARRAY)
+    fake_slurm(tmp_path, monkeypatch, "sacct", SACCT_ARRAY)
     params = tiny_group()
     group_dir = tmp_path / "results" / "tiny"
     claims.mark_queued(group_dir, "noise0_seed1", {"job_id": "123_1", "executor": "slurm", "log": "x", "result": "y"})

@@ -1,5 +1,6 @@
 """Several configurations at once: local workers, Slurm through submitit's local executor, locks, kernels."""
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from htsgd.pipeline import claims as locks, local as workers, notebook as execut
 from htsgd.record import names, run_folder
 from htsgd.cli import main
 from htsgd.errors import UserError
+from htsgd.pipeline.params import load_group
 from htsgd.pipeline.run import STILL_RUNNING, run_groups
 from test_resume import finish, kill_when, record, start
 
@@ -158,6 +160,19 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path, capsys):
     with locks.hold(path, "the next one"):
         assert locks.holder(path).endswith(": the next one")
     assert "a lock left by a process that ended (pid" in capsys.readouterr().out
+
+
+def test_configurations_trained_elsewhere_are_left_to_it_and_the_analysis_waits(tiny_group, tmp_path, capsys):
+    params = tiny_group(seeds=("seeds: [1, 2]", "seeds: [1]"))
+    results, group = tmp_path / "results", tmp_path / "results" / "tiny"
+    with contextlib.ExitStack() as held:
+        for config_id in load_group(params).configs:
+            held.enter_context(locks.hold(locks.lock_path(group, config_id), "another worker"))
+        assert run_groups([params], results_dir=results) == STILL_RUNNING
+    out = capsys.readouterr().out
+    assert "0 to run, 2 running elsewhere" in out and "analysis and report wait" in out
+    assert set(pd.read_csv(group / names.RUNS_CSV)["status"]) == {"pending"}
+    assert not [p for p in group.iterdir() if p.is_dir() and p.name != names.LOCKS]  # nothing trained here
 
 
 @pytest.mark.slow  # starts kernels
