@@ -46,8 +46,10 @@ lock:
 
 # Two tiers: `make test` leaves out the tests marked slow (they start Jupyter kernels and execute notebooks);
 # `make test-all` runs every test, as CI does. Tests marked gpu or slurm skip themselves, saying why, without one.
+# The fast tier runs one pytest worker a core (pytest-xdist), each torch single-threaded so they do not contend;
+# the slow tier stays in one process: its tests start kernels and look for the processes they leave.
 test: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto -m "not slow"
 
 test-all: setup
 	$(BIN)/python -m pytest -q
