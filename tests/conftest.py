@@ -115,17 +115,22 @@ def ucr_ecg5000(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def htsgd_kernel():
-    """The Jupyter kernel papermill runs notebooks with; `make setup` registers it, this makes sure."""
+def htsgd_kernel(tmp_path_factory):
+    """The Jupyter kernel papermill runs notebooks with; `make setup` registers it, this makes sure. Under
+    pytest-xdist each worker process asks: a lock in the run's shared temporary folder lets one install it."""
+    import fcntl
     import subprocess
     import sys
 
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    try:
-        KernelSpecManager().get_kernel_spec("htsgd")
-    except NoSuchKernel:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "htsgd"], check=True)
+    with open(tmp_path_factory.getbasetemp().parent / "htsgd_kernel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            KernelSpecManager().get_kernel_spec("htsgd")
+        except NoSuchKernel:
+            subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "htsgd"],
+                           check=True)
     return "htsgd"
 
 

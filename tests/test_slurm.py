@@ -205,7 +205,8 @@ def test_a_job_that_recorded_its_own_failure_shows_it_before_it_is_collected(tmp
 def test_a_debug_job_runs_in_the_driver_which_reports_its_failure_as_a_workers(tmp_path, tiny_group, capsys):
     """submitit's debug executor runs the task in this process: its job has ended when submitted, nothing is
     marked, and a failed notebook is the driver's, listed and tried again by a plain `htsgd run` as a local worker's
-    is. Before: its outcome was dropped, and the run said nothing of it and exited 0."""
+    is. Before: its outcome was dropped, and the run said nothing of it and exited 0. What this adds to the fast
+    debug-job test below: a real kernel started inside the debug executor, and a cell that really raises."""
     notebooks = broken_notebooks(tmp_path)
     params = tiny_group(seeds=SEED_ONE, grid=ONE_CONFIG)
     results, group = tmp_path / "results", tmp_path / "results" / "tiny"
