@@ -10,9 +10,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.image import imread
 
 from htsgd.analysis import trend
+from htsgd.analysis.comparisons import differences
 from htsgd.report import figures, trend_figures
 from htsgd.report.markdown import trend_markdown
 
@@ -268,6 +270,20 @@ def legend_texts(ax) -> list[str]:
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
+def drawn_pairs(ax) -> list[list[tuple]]:
+    """Per set of points scattered on `ax` (a gap figure's: one per setting, in the legend's order), each point as
+    (the width tick it is drawn beside, its y), sorted."""
+    widths = [int(tick.get_text()) for tick in ax.get_xticklabels()]
+    return [sorted((min(widths, key=lambda w: abs(math.log(x / w))), y) for x, y in points.get_offsets())
+            for points in ax.collections if isinstance(points, PathCollection)]
+
+
+def pairs_of(pairs, arm, compressor, label) -> list[tuple]:
+    """(width, paired difference) of each seed pair of `label` in `arm` under `compressor`, sorted."""
+    rows = pairs[(pairs["arm"] == arm) & (pairs["compressor"] == compressor) & (pairs["setting_label"] == label)]
+    return sorted(zip(rows["width"], differences(rows, trend.MEASURE)))
+
+
 def test_figures_with_two_arms(tmp_path):
     runs, pairs = spread()
     fig = trend_figures.equal_accuracy_width_figure(runs, COLUMNS, "grp (digits)")
@@ -281,9 +297,11 @@ def test_figures_with_two_arms(tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(w) for w in WIDTHS]
     figures.save(fig, tmp_path / "width.png")
     gaps, _ = trend.width_trend(pairs)
-    fig = trend_figures.gap_figure(gaps, runs, "grp (digits)")
+    fig = trend_figures.gap_figure(gaps, pairs, runs, "grp (digits)")
     assert len(fig.axes) == 2 * 3
     assert legend_texts(fig.axes[0]) == [TYPE1, TYPE2]
+    for ax, arm, compressor in ((fig.axes[0], ARM, "columns"), (fig.axes[4], "fixed 400 steps", "entries")):
+        assert drawn_pairs(ax) == [pairs_of(pairs, arm, compressor, label) for label in (TYPE1, TYPE2)]
     zero = [line for line in fig.axes[0].lines if list(line.get_ydata()) == [0, 0]]
     assert len(zero) == 1
     figures.save(fig, tmp_path / "gap.png")
@@ -303,25 +321,31 @@ def test_figures_with_one_arm_and_settings_missing_at_some_widths():
             groups.append(seeds(TYPE2, width, [0.5, 0.55]))
             pairs += seed_pairs(TYPE2, width, [0.5, 0.55], [0.6, 0.62])
     groups.append(seeds(TYPE1, 8000, [0.9, 0.9], counted=False))
+    pairs += seed_pairs(TYPE1, 2000, [0.1], [0.6])  # one pair: too few for a gap at 2000, so not drawn either
+    pairs += seed_pairs(TYPE1, 500, [math.nan], [0.6])  # a pair without a value: no point
     runs, pairs = pd.DataFrame([run for group in groups for run in group]), pd.DataFrame(pairs)
     fig = trend_figures.equal_accuracy_width_figure(runs, COLUMNS, "grp")
     assert len(fig.axes) == 3 + 1
     assert legend_texts(fig.axes[0]) == [NO_NOISE, TYPE1, TYPE2]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(w) for w in WIDTHS]
     gaps, _ = trend.width_trend(pairs)
-    fig = trend_figures.gap_figure(gaps, runs, "grp")
+    fig = trend_figures.gap_figure(gaps, pairs, runs, "grp")
     assert len(fig.axes) == 3
     assert legend_texts(fig.axes[2]) == [TYPE1, TYPE2]
     assert list(fig.axes[0].lines[0].get_xdata()) == [500, 1000, 4000]  # type 1 has no pairs at 2000
+    type1 = [(w, round(a - b, 9)) for w in (500, 1000, 4000) for a, b in zip([0.3, 0.35, 0.4], [0.6, 0.62, 0.64])]
+    type2 = [(w, round(a - b, 9)) for w in (2000, 4000) for a, b in zip([0.5, 0.55], [0.6, 0.62])]
+    assert [[(w, round(y, 9)) for w, y in points] for points in drawn_pairs(fig.axes[0])] == [sorted(type1),
+                                                                                              sorted(type2)]
     gaps, _ = trend.width_trend(pairs[pairs["compressor"] != "entries"])
-    fig = trend_figures.gap_figure(gaps, runs, "grp")
+    fig = trend_figures.gap_figure(gaps, pairs, runs, "grp")
     assert len(fig.axes) == 3 and [t.get_text() for t in fig.axes[1].texts] == [trend_figures.NOTHING_TO_DRAW]
 
 
 def test_figures_without_anything_to_draw_say_so():
     runs = pd.DataFrame(seeds(NO_NOISE, 500, [0.6, 0.6]) + seeds(NO_NOISE, 1000, [0.6, 0.6]))
     gaps, _ = trend.width_trend(pd.DataFrame())
-    fig = trend_figures.gap_figure(gaps, runs, "grp")
+    fig = trend_figures.gap_figure(gaps, pd.DataFrame(), runs, "grp")
     assert len(fig.axes) == 1 and fig.axes[0].texts[0].get_text() == trend_figures.NOTHING_TO_DRAW
     fig = trend_figures.equal_accuracy_width_figure(runs.iloc[:0], COLUMNS, "grp")
     assert len(fig.axes) == 1 and fig.axes[0].texts[0].get_text() == "no runs"

@@ -6,14 +6,15 @@ Every seed is drawn (hollow: not counted); medians and gaps are over counted see
 be drawn a figure says so instead of raising, so that a report of a small group still builds.
 """
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from ..analysis.baseline import MIN_SEEDS, TOLERANCE
-from ..analysis.comparisons import COMPRESSOR_NAMES, MIN_PAIRS, UNITS
-from ..analysis.trend import LEVEL_TEXT
-from .figures import DODGE, draw_seeds, panels, setting_colors
+from ..analysis.comparisons import COMPRESSOR_NAMES, MIN_PAIRS, UNITS, differences
+from ..analysis.trend import LEVEL_TEXT, MEASURE
+from .figures import DODGE, SPREAD, draw_seeds, panels, setting_colors
 
 NOTHING_TO_DRAW = "no widths with enough counted seeds or seed pairs"
 
@@ -47,13 +48,13 @@ def equal_accuracy_width_figure(runs: pd.DataFrame, columns: dict, title: str) -
     return fig
 
 
-def gap_figure(gaps: pd.DataFrame, runs: pd.DataFrame, title: str) -> Figure:
-    """Per arm a row, per compressor a panel (`gaps`: `trend.width_trend`'s gaps by width): each noisy setting's
-    median paired gap to no noise against width, with its bootstrap interval over seed pairs as a band, and a
-    line at 0."""
+def gap_figure(gaps: pd.DataFrame, pairs: pd.DataFrame, runs: pd.DataFrame, title: str) -> Figure:
+    """Per arm a row, per compressor a panel (`gaps`: `trend.width_trend`'s gaps by width, from `pairs`): each
+    seed pair's difference as a point, each noisy setting's median paired gap against width as a line with its
+    bootstrap interval over seed pairs as a band, and a line at 0."""
     suptitle = (f"{title}: gap to no noise (noise − no noise) in the share removable within 1 pt of no noise's "
-                f"accuracy, against width\nlines: median over seed pairs (at least {MIN_PAIRS} per width); "
-                f"bands: {LEVEL_TEXT} bootstrap interval over seed pairs")
+                f"accuracy, against width\npoints: each seed pair; lines: median over seed pairs (at least "
+                f"{MIN_PAIRS} per width); bands: {LEVEL_TEXT} bootstrap interval over seed pairs")
     if gaps.empty:
         return _nothing_drawn(suptitle, NOTHING_TO_DRAW)
     colors = setting_colors(runs)
@@ -64,11 +65,15 @@ def gap_figure(gaps: pd.DataFrame, runs: pd.DataFrame, title: str) -> Figure:
     for axes, arm in zip(rows, arms):
         for ax, compressor in zip(axes, compressors):
             arm_gaps = gaps[(gaps["arm"] == arm) & (gaps["compressor"] == compressor)]
-            for label, setting_gaps in arm_gaps.groupby("setting_label", sort=False):
+            settings = list(arm_gaps.groupby("setting_label", sort=False))
+            for i, (label, setting_gaps) in enumerate(settings):
                 color = colors[setting_of[label]]
                 ax.plot(setting_gaps["width"], setting_gaps["gap"], color=color, marker="o", lw=1.5, label=label)
                 ax.fill_between(setting_gaps["width"], setting_gaps["gap_low"], setting_gaps["gap_high"],
                                 color=color, alpha=0.2, lw=0)
+                drawn = pairs[(pairs["arm"] == arm) & (pairs["setting_label"] == label)
+                              & (pairs["compressor"] == compressor) & pairs["width"].isin(setting_gaps["width"])]
+                _draw_pairs(ax, drawn, color, DODGE * (i - (len(settings) - 1) / 2))
             ax.axhline(0, color="black", lw=0.8)
             ax.set_title(f"{arm}:\n{COMPRESSOR_NAMES[compressor]}", fontsize="medium")
             ax.set_ylabel(f"gap ({UNITS[compressor].split(' by ')[0]})", fontsize="small")
@@ -79,6 +84,16 @@ def gap_figure(gaps: pd.DataFrame, runs: pd.DataFrame, title: str) -> Figure:
                 ax.legend(fontsize="x-small", loc="best")
     fig.suptitle(suptitle, fontsize="medium")
     return fig
+
+
+def _draw_pairs(ax, pairs: pd.DataFrame, color, dodge: float):
+    """Each seed pair's difference that the gap is the median of, jittered around its width as `draw_seeds`
+    jitters seeds (by `dodge` decades, then by pair)."""
+    diffs = differences(pairs, MEASURE)
+    finite = np.isfinite(diffs)
+    pairs, diffs = pairs[finite], diffs[finite]
+    rank = pairs.groupby("width").cumcount() - (pairs.groupby("width")["width"].transform("size") - 1) / 2
+    ax.scatter(pairs["width"] * 10 ** (dodge + SPREAD * rank), diffs, color=color, s=16, alpha=0.75)
 
 
 def _grid(rows: int, columns: int) -> tuple:

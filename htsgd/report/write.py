@@ -75,7 +75,8 @@ def write_report(group_dir, pruning_type: str = DEFAULT_ANALYSIS["pruning_type"]
     frame = comparison_frame(runs, sweep, smallest_test_set(runs))
     control = comparison_frame(control_runs(runs), sweep, smallest_test_set(runs))
     widths = trend_runs(runs)
-    gaps, trend_rows = trend.width_trend(pair_frame(widths, sweep))  # one bootstrap, for the verdict and the figure
+    pairs = pair_frame(widths, sweep)
+    gaps, trend_rows = trend.width_trend(pairs)  # one bootstrap, for the verdict and the figure
     written = [
         storage.write_text(tables / COMPARISONS_CSV, frame.to_csv(index=False)),
         storage.write_text(tables / WIDTH_TREND_CSV, trend_rows.to_csv(index=False)),
@@ -88,7 +89,7 @@ def write_report(group_dir, pruning_type: str = DEFAULT_ANALYSIS["pruning_type"]
         storage.write_text(tables / PER_SEED_MD, per_seed_markdown(runs, f"Every seed: {name}", notes)),
         storage.write_text(tables / PER_SEED_CSV, per_seed_table(runs).to_csv(index=False)),
     ]
-    for png, drawable, draw, why_not in _figures(group, runs, title, sweep, widths, gaps):
+    for png, drawable, draw, why_not in _figures(group, runs, title, sweep, widths, pairs, gaps):
         if drawable:
             written.append(figures.save(draw(), figure_dir / png))
         else:
@@ -97,9 +98,10 @@ def write_report(group_dir, pruning_type: str = DEFAULT_ANALYSIS["pruning_type"]
 
 
 def _figures(group: Path, runs: pd.DataFrame, title: str, sweep: pd.DataFrame, widths: pd.DataFrame,
-             gaps: pd.DataFrame):
+             pairs: pd.DataFrame, gaps: pd.DataFrame):
     """(file name, whether its inputs are there, a function drawing it, why it cannot be drawn) per figure;
-    `widths` and `gaps`: the trend's runs (`trend_runs`) and their gaps (`trend.width_trend`)."""
+    `widths`, `pairs` and `gaps`: the trend's runs (`trend_runs`), their seed pairs (`pair_frame`) and gaps
+    (`trend.width_trend`)."""
     columns = sweep[sweep["compressor"] == "columns"]
     norms = read_column_norms(group, runs["id"])
     histories = read_histories(group, runs)
@@ -116,4 +118,4 @@ def _figures(group: Path, runs: pd.DataFrame, title: str, sweep: pd.DataFrame, w
     why_not = f"fewer than {trend.MIN_WIDTHS} widths: no trend"
     yield (EQUAL_ACCURACY_VS_WIDTH_PNG, enough_widths,
            lambda: trend_figures.equal_accuracy_width_figure(widths, EQUAL_ACCURACY_COLUMNS, title), why_not)
-    yield (GAP_VS_WIDTH_PNG, enough_widths, lambda: trend_figures.gap_figure(gaps, widths, title), why_not)
+    yield (GAP_VS_WIDTH_PNG, enough_widths, lambda: trend_figures.gap_figure(gaps, pairs, widths, title), why_not)
