@@ -26,9 +26,11 @@ from ..errors import UserError
 from ..record.public_paths import relative
 
 KERNEL = "htsgd"
-# The kernel warns at every start that its local TCP link is unencrypted: only its errors should reach the log.
+# The kernel warns at every start that its local TCP link is unencrypted, and jupyter_client interrupts it before
+# each shutdown, which it may log as "ERROR | KeyboardInterrupt caught in kernel": neither is a failure, and a
+# notebook's own errors reach the driver as cell errors or a dead kernel, so the kernel's log stays quiet.
 # No input history database: nothing reads it, and a reused kernel's restarted prompt count would clash in it.
-KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"]
+KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.enabled=False"]
 START_TIMEOUT = 180  # seconds: kernels started side by side on a busy machine can be slow
 START_ATTEMPTS = 3
 LOW_DISK_SPACE = 64 * 2**20  # bytes free below which a failed notebook's message says the disk is nearly full
